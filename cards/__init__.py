@@ -1,0 +1,5 @@
+"""CDS Hooks cards for the WM IgM response service: assessment in, cards out."""
+
+from .build import CardContext, build_cards
+
+__all__ = ["CardContext", "build_cards"]

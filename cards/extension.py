@@ -1,0 +1,63 @@
+"""The response card's machine-readable `extension["wm-igm-assessment"]` (contract.md)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from cds_service.clinical.assessment import displayed_percent
+from cds_service.clinical.models import Assessment, LabResult
+
+EXTENSION_KEY = "wm-igm-assessment"
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _point(result: LabResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    point: dict[str, Any] = {
+        "valueMgDl": _number(result.value_mg_dl),
+        "date": result.day.isoformat(),
+    }
+    if result.upper_bound:
+        point["comparator"] = "<"
+    return point
+
+
+def assessment_extension(assessment: Assessment) -> dict[str, Any]:
+    """Contract keys only, and optional keys omitted when empty (CDS Hooks forbids null)."""
+    body: dict[str, Any] = {
+        "criteria": assessment.criteria,
+        "category": assessment.category.value,
+    }
+    if assessment.series is not None:
+        body["series"] = assessment.series.value
+    if assessment.percent_change is not None and assessment.category.value != "NE":
+        body["percentChange"] = float(displayed_percent(assessment.percent_change))
+        body["percentChangeIsBound"] = assessment.change_is_bound
+    for key, result in (
+        ("baseline", assessment.baseline),
+        ("nadir", assessment.nadir),
+        ("latest", assessment.latest),
+    ):
+        point = _point(result)
+        if point:
+            body[key] = point
+    if assessment.therapy_start is not None:
+        body["therapyStart"] = assessment.therapy_start.isoformat()
+    if assessment.line is not None:
+        body["regimen"] = list(assessment.line.regimen)
+    if assessment.caveats:
+        body["caveats"] = [caveat.value for caveat in assessment.caveats]
+    if assessment.reason:
+        body["reason"] = assessment.reason
+    if assessment.response_since is not None:
+        body["responseSince"] = assessment.response_since.isoformat()
+    if assessment.excluded:
+        body["excluded"] = [
+            {"reference": item.reference, "reason": item.reason} for item in assessment.excluded
+        ]
+    return {EXTENSION_KEY: body}

@@ -1,0 +1,61 @@
+"""Suggested orders as FHIR R4 `ServiceRequest` resources (status draft, intent proposal)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cds_service.clinical.valuesets import LOINC_SYSTEM
+
+SERUM_IGM = ("2472-9", "IgM [Mass/volume] in Serum or Plasma")
+SERUM_VISCOSITY = ("3128-6", "Viscosity of Serum")
+
+
+def _service_request(patient_id: str, loinc: tuple[str, str]) -> dict[str, Any]:
+    code, display = loinc
+    return {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "108252007",
+                        "display": "Laboratory procedure",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": LOINC_SYSTEM, "code": code, "display": display}],
+            "text": display,
+        },
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+
+
+def _suggestion(label: str, description: str, resource: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": label,
+        "uuid": str(uuid.uuid4()),
+        "isRecommended": True,
+        "actions": [{"type": "create", "description": description, "resource": resource}],
+    }
+
+
+def repeat_igm_suggestion(patient_id: str) -> dict[str, Any]:
+    return _suggestion(
+        "Order serum IgM",
+        "Order a serum IgM (LOINC 2472-9) to confirm or rule out progression",
+        _service_request(patient_id, SERUM_IGM),
+    )
+
+
+def serum_viscosity_suggestion(patient_id: str) -> dict[str, Any]:
+    return _suggestion(
+        "Order serum viscosity",
+        "Order serum viscosity (LOINC 3128-6)",
+        _service_request(patient_id, SERUM_VISCOSITY),
+    )

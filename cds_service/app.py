@@ -1,0 +1,49 @@
+"""The Flask application factory: `create_app()` for tests, the CLI and gunicorn.
+
+Production: gunicorn --workers 2 --bind 0.0.0.0:8080 'cds_service.app:create_app()'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+
+from . import routes
+from .config import Settings, settings_from_env
+from .request_log import configure_logging
+from .service import PatientViewService
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `config`: a `Settings`, or overrides of the environment's settings."""
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = settings_from_env()
+        if config:
+            settings = settings.with_overrides(config)
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config["CDS_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["wm_igm_service"] = PatientViewService(settings)
+    app.register_blueprint(routes.cds)
+    app.register_blueprint(routes.pages)
+    # The CDS Hooks sandbox runs in a browser and sends Authorization: answer preflight.
+    CORS(
+        app,
+        resources={r"/cds-services*": {"origins": "*"}},
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+        max_age=86400,
+    )
+    app.before_request(routes.start_timer)
+    app.after_request(routes.log_response)
+    app.register_error_handler(HTTPException, routes.http_error)
+    app.register_error_handler(Exception, routes.unexpected_error)
+    return app

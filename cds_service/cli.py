@@ -1,0 +1,59 @@
+"""Command-line entry points (contract.md, "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .config import ConfigError, settings_from_env
+
+
+class _Server(BaseApplication):
+    """gunicorn, configured from code: the same server as in production."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from .app import create_app
+
+        return create_app()
+
+
+def serve_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cds-service", description="Run the WM IgM response CDS Hooks service."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_env()
+    except ConfigError as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"cds-service: discovery at http://{args.host}:{args.port}/cds-services "
+        f"(criteria {settings.criteria}, feedback in {settings.feedback_db})",
+        file=sys.stderr,
+        flush=True,
+    )
+    _Server(
+        {
+            "bind": f"{args.host}:{args.port}",
+            "workers": args.workers,
+            "threads": 4,
+            "timeout": 30,
+            "accesslog": None,
+        }
+    ).run()
+    return 0

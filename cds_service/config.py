@@ -1,0 +1,82 @@
+"""Configuration, read once from the environment into an immutable `Settings`.
+
+Every variable is documented in the README with its default. Nothing else in the
+package reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+CRITERIA_PROFILES = ("iwwm6", "iwwm6-trial")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    criteria: str = "iwwm6"
+    # Absolute URLs in cards are built from this when set (behind a proxy the request's
+    # own host is not what the EHR called); otherwise from the incoming request.
+    public_base_url: str | None = None
+    feedback_db: Path = field(default_factory=lambda: Path("data") / "feedback.sqlite3")
+    max_body_bytes: int = 5 * 1024 * 1024
+    # CDS Hooks asks for answers in about 500 ms; EHRs give up after a few seconds, so the
+    # whole FHIR fetch must end well before that.
+    fhir_deadline_seconds: float = 3.0
+    fhir_connect_timeout_seconds: float = 1.0
+    fhir_max_pages: int = 20
+    fhir_max_concurrency: int = 4
+    log_level: str = "INFO"
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        return replace(self, **dict(overrides))
+
+
+def _positive_number(env: Mapping[str, str], name: str, default: float, kind: type) -> Any:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Build `Settings` from environment variables (`os.environ` by default)."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    criteria = env.get("CDS_CRITERIA", defaults.criteria) or defaults.criteria
+    if criteria not in CRITERIA_PROFILES:
+        raise ConfigError(f"CDS_CRITERIA={criteria!r} is not one of {', '.join(CRITERIA_PROFILES)}")
+    base_url = (env.get("CDS_PUBLIC_BASE_URL") or "").rstrip("/") or None
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"CDS_PUBLIC_BASE_URL={base_url!r} must be an http(s) URL")
+    feedback_db = env.get("CDS_FEEDBACK_DB")
+    return Settings(
+        criteria=criteria,
+        public_base_url=base_url,
+        feedback_db=Path(feedback_db) if feedback_db else defaults.feedback_db,
+        max_body_bytes=_positive_number(env, "CDS_MAX_BODY_BYTES", defaults.max_body_bytes, int),
+        fhir_deadline_seconds=_positive_number(
+            env, "CDS_FHIR_DEADLINE_SECONDS", defaults.fhir_deadline_seconds, float
+        ),
+        fhir_connect_timeout_seconds=_positive_number(
+            env, "CDS_FHIR_CONNECT_TIMEOUT_SECONDS", defaults.fhir_connect_timeout_seconds, float
+        ),
+        fhir_max_pages=_positive_number(env, "CDS_FHIR_MAX_PAGES", defaults.fhir_max_pages, int),
+        fhir_max_concurrency=_positive_number(
+            env, "CDS_FHIR_MAX_CONCURRENCY", defaults.fhir_max_concurrency, int
+        ),
+        log_level=(env.get("CDS_LOG_LEVEL") or defaults.log_level).upper(),
+    )

@@ -1,0 +1,119 @@
+"""Durable, idempotent storage of card feedback in SQLite.
+
+WAL mode lets several gunicorn workers write to one file. The same feedback item
+(card, outcome, timestamp) stored twice is one row. Nothing here ever sees a token.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY,
+    service_id TEXT NOT NULL,
+    card_uuid TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    outcome_timestamp TEXT NOT NULL,
+    accepted_suggestions TEXT,
+    override_reason TEXT,
+    received_at TEXT NOT NULL,
+    UNIQUE (service_id, card_uuid, outcome, outcome_timestamp)
+)
+"""
+_BUSY_TIMEOUT_SECONDS = 10
+
+
+class FeedbackStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(_SCHEMA)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        # One short-lived connection per call: cheap for SQLite and safe across threads.
+        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS)
+        try:
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+    def store(self, service_id: str, items: list[dict[str, Any]]) -> tuple[int, int]:
+        """Store feedback items; return (newly stored, already present)."""
+        received_at = datetime.now(UTC).isoformat(timespec="seconds")
+        rows = [
+            (
+                service_id,
+                _card_uuid(item["card"]),
+                item["outcome"],
+                normalise_timestamp(item["outcomeTimestamp"]),
+                _json_or_none(item.get("acceptedSuggestions")),
+                _json_or_none(item.get("overrideReason")),
+                received_at,
+            )
+            for item in items
+        ]
+        with self._connection() as connection:
+            before = connection.total_changes
+            connection.executemany(
+                "INSERT OR IGNORE INTO feedback (service_id, card_uuid, outcome, "
+                "outcome_timestamp, accepted_suggestions, override_reason, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            stored = connection.total_changes - before
+        return stored, len(rows) - stored
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._connection() as connection:
+            connection.row_factory = sqlite3.Row
+            rows = connection.execute(
+                "SELECT service_id, card_uuid, outcome, outcome_timestamp, "
+                "accepted_suggestions, override_reason FROM feedback ORDER BY id"
+            ).fetchall()
+        return [
+            {
+                "serviceId": row["service_id"],
+                "card": row["card_uuid"],
+                "outcome": row["outcome"],
+                "outcomeTimestamp": row["outcome_timestamp"],
+                **(
+                    {"acceptedSuggestions": json.loads(row["accepted_suggestions"])}
+                    if row["accepted_suggestions"]
+                    else {}
+                ),
+                **(
+                    {"overrideReason": json.loads(row["override_reason"])}
+                    if row["override_reason"]
+                    else {}
+                ),
+            }
+            for row in rows
+        ]
+
+
+def _card_uuid(card: str) -> str:
+    return card.lower().removeprefix("urn:uuid:")
+
+
+def _json_or_none(value: Any) -> str | None:
+    return json.dumps(value, sort_keys=True, default=str) if value else None
+
+
+def normalise_timestamp(text: str) -> str:
+    """One spelling per instant, so '...Z' and '...+00:00' are the same feedback.
+
+    Raises ValueError for a date that does not exist (the schema checks only the shape).
+    """
+    moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

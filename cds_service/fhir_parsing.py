@@ -1,0 +1,191 @@
+"""Step 3 of a call: raw prefetch JSON to validated FHIR R4 models (fhir.resources R4B).
+
+Each resource is validated on its own, so one malformed entry is left out and reported
+instead of failing the request. Resources that belong to another patient are left out
+before they are even parsed: mixing two patients' data is the worst failure this service
+can have (clinical-rules.md §3).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.procedure import Procedure
+from pydantic import ValidationError
+
+from .clinical.models import Exclusion
+from .clinical.valuesets import LOINC_SYSTEM, OBSERVATION_CODES
+
+# The resource types the assessment reads; anything else in a Bundle is not ours to judge.
+MODELS: dict[str, type] = {
+    "Observation": Observation,
+    "MedicationStatement": MedicationStatement,
+    "MedicationRequest": MedicationRequest,
+    "Procedure": Procedure,
+    "Medication": Medication,
+}
+_PATIENT_REFERENCE = re.compile(
+    r"^(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
+)
+
+
+@dataclass
+class ParsedResources:
+    """Validated models by type, and every relevant resource that had to be left out."""
+
+    observations: list[Observation] = field(default_factory=list)
+    medication_statements: list[MedicationStatement] = field(default_factory=list)
+    medication_requests: list[MedicationRequest] = field(default_factory=list)
+    procedures: list[Procedure] = field(default_factory=list)
+    medications: dict[str, Medication] = field(default_factory=dict)  # "Medication/id" -> model
+    excluded: list[Exclusion] = field(default_factory=list)
+    other_patient_count: int = 0
+
+    def _bucket(self, resource_type: str) -> list | None:
+        return {
+            "Observation": self.observations,
+            "MedicationStatement": self.medication_statements,
+            "MedicationRequest": self.medication_requests,
+            "Procedure": self.procedures,
+        }.get(resource_type)
+
+
+def reference_of(raw: dict[str, Any], position: str) -> str:
+    resource_type = raw.get("resourceType")
+    resource_id = raw.get("id")
+    if isinstance(resource_id, str) and resource_id:
+        return f"{resource_type}/{resource_id}"[:200]
+    return f"{resource_type} ({position}, no id)"[:200]
+
+
+def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | None:
+    """The patient id a resource's subject points to, or None if it cannot be told.
+
+    An absolute reference counts only when it is on the request's own FHIR server: the same
+    id on another server is another patient.
+    """
+    subject = raw.get("subject")
+    if not isinstance(subject, dict):
+        subject = raw.get("patient")
+    if not isinstance(subject, dict):
+        return None
+    reference = subject.get("reference")
+    if not isinstance(reference, str):
+        return None
+    match = _PATIENT_REFERENCE.match(reference)
+    if not match:
+        return None
+    base = match.group("base")
+    if base is not None and (fhir_server is None or base.rstrip("/") != fhir_server.rstrip("/")):
+        return None
+    return match.group("id")
+
+
+def _is_wm_observation(raw: dict[str, Any]) -> bool:
+    """Cheap pre-filter on raw JSON: is this one of the laboratory series we read?
+
+    A shape we cannot read here is passed on to full validation, which will report it.
+    """
+    code = raw.get("code")
+    if not isinstance(code, dict):
+        return True
+    codings = code.get("coding")
+    if not isinstance(codings, list):
+        return True
+    for coding in codings:
+        if not isinstance(coding, dict):
+            return True
+        if coding.get("system") == LOINC_SYSTEM and coding.get("code") in OBSERVATION_CODES:
+            return True
+    return False
+
+
+def _first_error(error: ValidationError) -> str:
+    details = error.errors()
+    if not details:
+        return "invalid FHIR R4"
+    first = details[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "(resource)"
+    message = str(first.get("msg", "invalid"))[:120]
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    return f"not valid FHIR R4: {where}: {message}{more}"
+
+
+def _dedupe(raws: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """One resource per type/id, whichever prefetch keys it came through.
+
+    When two copies differ, the most recently updated wins, so the result never depends
+    on the order in which the client listed them.
+    """
+    by_reference: dict[str, tuple[str, dict[str, Any]]] = {}
+    anonymous: list[tuple[str, dict[str, Any]]] = []
+    for position, raw in raws:
+        resource_id = raw.get("id")
+        if not isinstance(resource_id, str) or not resource_id:
+            anonymous.append((position, raw))
+            continue
+        reference = f"{raw.get('resourceType')}/{resource_id}"
+        kept = by_reference.get(reference)
+        if kept is None or _version_key(raw) > _version_key(kept[1]):
+            by_reference[reference] = (position, raw)
+    return list(by_reference.values()) + anonymous
+
+
+def _version_key(raw: dict[str, Any]) -> tuple[str, str]:
+    meta = raw.get("meta")
+    updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    return (
+        updated if isinstance(updated, str) else "",
+        json.dumps(raw, sort_keys=True, default=str),
+    )
+
+
+def parse_resources(
+    keyed: dict[str, list[dict[str, Any]]], patient_id: str, fhir_server: str | None
+) -> ParsedResources:
+    """Validate every resource the assessment could use; report the ones it cannot."""
+    parsed = ParsedResources()
+    candidates = (
+        (f"{key} #{index + 1}", raw)
+        for key, raws in keyed.items()
+        for index, raw in enumerate(raws)
+        if isinstance(raw, dict) and raw.get("resourceType") in MODELS
+    )
+    for position, raw in _dedupe(candidates):
+        resource_type = raw["resourceType"]
+        if resource_type == "Observation" and not _is_wm_observation(raw):
+            continue
+        reference = reference_of(raw, position)
+        if resource_type != "Medication":
+            owner = subject_patient_id(raw, fhir_server)
+            if owner is None:
+                parsed.excluded.append(Exclusion(reference, "its patient cannot be identified"))
+                continue
+            if owner != patient_id:
+                parsed.other_patient_count += 1
+                parsed.excluded.append(Exclusion(reference, "belongs to another patient"))
+                continue
+        try:
+            model = MODELS[resource_type].model_validate(raw)
+        except ValidationError as error:
+            parsed.excluded.append(Exclusion(reference, _first_error(error)))
+            continue
+        except (ValueError, TypeError, RecursionError) as error:
+            parsed.excluded.append(
+                Exclusion(reference, f"not valid FHIR R4 ({type(error).__name__})")
+            )
+            continue
+        if resource_type == "Medication":
+            if model.id:
+                parsed.medications[f"Medication/{model.id}"] = model
+        else:
+            parsed._bucket(resource_type).append(model)
+    return parsed

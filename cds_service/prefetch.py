@@ -1,0 +1,156 @@
+"""Step 2 of a call: complete the prefetch, fetching what the client left out.
+
+contract.md, "Prefetch handling": a key that is absent, or whose value is an
+`OperationOutcome`, is fetched from `fhirServer`; `null` means "no data"; Bundles are paged
+through. The missing keys are fetched concurrently under one overall deadline. When data
+cannot be had, `PrefetchUnavailable` carries the reason and the answer is 412.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from .discovery import render_template
+from .fhir_client import FhirClient, FhirFetchError, bundle_resources, next_link
+from .outcomes import outcome_diagnostics
+
+
+class PrefetchUnavailable(Exception):
+    """Required data cannot be had; the message is safe to return to the client."""
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+@dataclass
+class Prefetch:
+    """The resources of each prefetch key, as raw JSON, plus what happened on the way."""
+
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    fetched_keys: list[str] = field(default_factory=list)
+    # Keys whose search stopped at the page cap: older data may be missing.
+    truncated_keys: list[str] = field(default_factory=list)
+
+    def all_resources(self) -> list[dict[str, Any]]:
+        return [resource for key in self.resources for resource in self.resources[key]]
+
+
+@dataclass(frozen=True)
+class _Work:
+    key: str
+    query: str | None = None  # fetch this query from scratch
+    bundle: dict[str, Any] | None = None  # or page on from this Bundle
+
+
+def _plan(
+    templates: Mapping[str, str], request: Mapping[str, Any], prefetch: Prefetch
+) -> list[_Work]:
+    """Take what the client sent; return the fetches still needed."""
+    given = request.get("prefetch") or {}
+    work: list[_Work] = []
+    for key, template in templates.items():
+        if key not in given or _is_outcome(given[key]):
+            work.append(_Work(key, query=render_template(template, request["context"])))
+            continue
+        value = given[key]
+        if value is None:
+            prefetch.resources[key] = []
+        elif value.get("resourceType") == "Bundle":
+            prefetch.resources[key] = bundle_resources(value)
+            if next_link(value):
+                work.append(_Work(key, bundle=value))
+        else:
+            prefetch.resources[key] = [value]
+    return work
+
+
+def _is_outcome(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+
+
+def complete_prefetch(
+    request: Mapping[str, Any],
+    templates: Mapping[str, str],
+    client_factory: Callable[[], FhirClient] | None,
+    executor: Executor,
+    deadline_seconds: float,
+) -> Prefetch:
+    """Return every key's resources, fetching missing keys concurrently.
+
+    `client_factory` is None when no FHIR server may be used (none given, or not allowed).
+    """
+    prefetch = Prefetch()
+    work = _plan(templates, request, prefetch)
+    if not work:
+        return prefetch
+    keys = ", ".join(item.key for item in work)
+    if client_factory is None:
+        reasons = [_why_missing(request, item.key) for item in work]
+        raise PrefetchUnavailable(
+            f"prefetch {keys} {'is' if len(work) == 1 else 'are'} incomplete "
+            f"({'; '.join(reasons)}) and no FHIR server is available to fetch from"
+        )
+    client = client_factory()
+    deadline = time.monotonic() + deadline_seconds
+    futures: dict[Future, _Work] = {
+        executor.submit(_fetch, client, item, deadline): item for item in work
+    }
+    done, pending = wait(futures, timeout=deadline_seconds, return_when=FIRST_EXCEPTION)
+    for future in done:
+        error = future.exception()
+        if error is not None:
+            for other in pending:
+                other.cancel()
+            item = futures[future]
+            if isinstance(error, FhirFetchError):
+                raise PrefetchUnavailable(
+                    f"prefetch {item.key} could not be fetched: {error}",
+                    timed_out="in time" in str(error),
+                )
+            raise PrefetchUnavailable(
+                f"prefetch {item.key} could not be fetched ({type(error).__name__})"
+            )
+    if pending:
+        for future in pending:
+            future.cancel()
+        slow = ", ".join(sorted(futures[f].key for f in pending))
+        raise PrefetchUnavailable(
+            f"prefetch {slow} could not be fetched: the FHIR server did not answer in time",
+            timed_out=True,
+        )
+    for future, item in futures.items():
+        resources, truncated = future.result()
+        prefetch.resources[item.key] = resources
+        if item.bundle is None:
+            prefetch.fetched_keys.append(item.key)
+        if truncated:
+            prefetch.truncated_keys.append(item.key)
+    return prefetch
+
+
+def _why_missing(request: Mapping[str, Any], key: str) -> str:
+    value = (request.get("prefetch") or {}).get(key)
+    if _is_outcome(value):
+        detail = outcome_diagnostics(value)
+        return f"{key}: the client's fetch failed" + (f" ({detail})" if detail else "")
+    if value is not None and value.get("resourceType") == "Bundle":
+        return f"{key}: the Bundle has more pages"
+    return f"{key}: not sent"
+
+
+def _fetch(client: FhirClient, item: _Work, deadline: float) -> tuple[list[dict], bool]:
+    if item.bundle is not None:
+        result = client.page_through(item.bundle, deadline)
+        return result.resources, result.truncated
+    document = client.get_json(item.query or "", deadline)
+    if document["resourceType"] == "OperationOutcome":
+        raise FhirFetchError("the FHIR server answered with an OperationOutcome")
+    if document["resourceType"] != "Bundle":
+        return [document], False
+    result = client.page_through(document, deadline)
+    return result.resources, result.truncated

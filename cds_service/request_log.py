@@ -1,0 +1,35 @@
+"""One structured (JSON) log line per request: never a token, a JWT or patient data."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+LOGGER_NAME = "cds_service.requests"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {"level": record.levelname, "event": record.getMessage()}
+        fields.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        return json.dumps(fields, default=str)
+
+
+def configure_logging(level: str) -> logging.Logger:
+    logger = logging.getLogger("cds_service")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = True
+    return logger
+
+
+def log_request(level: int, event: str, **fields: Any) -> None:
+    logging.getLogger(LOGGER_NAME).log(
+        level, event, extra={"fields": {k: v for k, v in fields.items() if v is not None}}
+    )

@@ -1,0 +1,144 @@
+"""The HTTP layer: translate requests into service calls and results into responses."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException, NotFound, UnsupportedMediaType
+
+from cards.caveat_pages import render_caveat_page
+
+from .discovery import SERVICE_ID, discovery_document
+from .outcomes import INCOMPLETE, NOT_FOUND, TIMEOUT, operation_outcome
+from .prefetch import PrefetchUnavailable
+from .request_log import log_request
+from .service import CallStats, PatientViewService
+from .validation import InvalidBody, parse_json
+
+cds = Blueprint("cds", __name__)
+pages = Blueprint("pages", __name__)
+
+_JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def _service() -> PatientViewService:
+    return current_app.extensions["wm_igm_service"]
+
+
+def _base_url() -> str:
+    configured = current_app.config["CDS_SETTINGS"].public_base_url
+    return configured or request.url_root.rstrip("/")
+
+
+def _json_body() -> Any:
+    if request.mimetype not in _JSON_TYPES and not request.mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, not '{request.mimetype or 'none'}'"
+        )
+    return parse_json(request.get_data(cache=False))
+
+
+def _outcome(status: int, message: str, code: str = "invalid", where: str | None = None):
+    response = jsonify(operation_outcome(message, code=code, expression=where))
+    response.status_code = status
+    return response
+
+
+@cds.get("/cds-services")
+def discovery() -> Response:
+    return jsonify(discovery_document())
+
+
+@cds.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    if service_id != SERVICE_ID:
+        raise NotFound(f"there is no CDS service '{service_id}'")
+    stats: CallStats = g.stats
+    try:
+        body = _json_body()
+        result = _service().evaluate(body, date.today(), _base_url(), stats)
+    except InvalidBody as error:
+        return _outcome(400, str(error), where=error.location)
+    except PrefetchUnavailable as error:
+        return _outcome(412, str(error), code=TIMEOUT if error.timed_out else INCOMPLETE)
+    return jsonify(result)
+
+
+@cds.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    if service_id != SERVICE_ID:
+        raise NotFound(f"there is no CDS service '{service_id}'")
+    try:
+        result = _service().record_feedback(_json_body())
+    except InvalidBody as error:
+        return _outcome(400, str(error), where=error.location)
+    return jsonify(result)
+
+
+@pages.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@pages.get("/caveats/<code>")
+def caveat_page(code: str) -> Response:
+    try:
+        html = render_caveat_page(code)
+    except KeyError:
+        raise NotFound(f"there is no caveat '{code}'") from None
+    return Response(html, mimetype="text/html")
+
+
+def start_timer() -> None:
+    g.started = time.perf_counter()
+    g.stats = CallStats()
+
+
+def log_response(response: Response) -> Response:
+    stats: CallStats = getattr(g, "stats", CallStats())
+    started = getattr(g, "started", time.perf_counter())
+    level = logging.WARNING if response.status_code >= 400 else logging.INFO
+    if response.status_code >= 400 and response.is_json:
+        # Non-2xx answers show as "Could not get a response" in the CDS Hooks sandbox, so
+        # the reason must be in our own log. OperationOutcome texts carry no patient data.
+        issues = (response.get_json(silent=True) or {}).get("issue") or [{}]
+        reason = issues[0].get("diagnostics")
+    else:
+        reason = None
+    log_request(
+        level,
+        "request",
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        hook=stats.hook,
+        hookInstance=stats.hook_instance,
+        cards=stats.cards,
+        fetched=",".join(stats.fetched) or None,
+        excluded=stats.excluded or None,
+        otherPatientResources=stats.other_patient or None,
+        reason=reason,
+    )
+    return response
+
+
+def http_error(error: HTTPException) -> Response:
+    response = _outcome(
+        error.code or 500,
+        error.description or error.name,
+        code=NOT_FOUND if error.code == 404 else "invalid",
+    )
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def unexpected_error(error: Exception) -> Response:
+    current_app.logger.exception("unhandled error")
+    return _outcome(500, "internal error", code="exception")

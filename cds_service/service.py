@@ -1,0 +1,142 @@
+"""The patient-view use case, start to finish, with no HTTP in it.
+
+validation -> prefetch (fill the gaps from the FHIR server) -> FHIR parsing -> internal
+models -> assessment -> cards. The web layer and the replay tool both call `evaluate`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import requests
+
+from cards import CardContext, build_cards
+
+from .clinical.assessment import assess_response
+from .clinical.criteria import profile_named
+from .clinical.models import Exclusion
+from .clinical.monitoring import monitoring_due
+from .config import Settings
+from .discovery import PREFETCH_TEMPLATES, SERVICE_ID
+from .feedback_store import FeedbackStore, normalise_timestamp
+from .fhir_client import FhirClient
+from .fhir_parsing import parse_resources
+from .mapping import to_patient_record
+from .prefetch import complete_prefetch
+from .validation import InvalidBody, validate
+
+
+@dataclass
+class CallStats:
+    """What the request log line reports (never patient data)."""
+
+    hook: str | None = None
+    hook_instance: str | None = None
+    cards: int | None = None
+    fetched: list[str] = field(default_factory=list)
+    excluded: int = 0
+    other_patient: int = 0
+
+
+class _PerProcess:
+    """A requests.Session and a thread pool per process: gunicorn forks after import."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._concurrency = concurrency
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._session: requests.Session | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def get(self) -> tuple[requests.Session, ThreadPoolExecutor]:
+        with self._lock:
+            if self._pid != os.getpid() or self._session is None or self._executor is None:
+                self._pid = os.getpid()
+                self._session = requests.Session()
+                self._session.trust_env = False  # no proxy or netrc credentials from the host
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self._concurrency, thread_name_prefix="fhir-fetch"
+                )
+            return self._session, self._executor
+
+
+class PatientViewService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.profile = profile_named(settings.criteria)
+        self.feedback = FeedbackStore(settings.feedback_db)
+        self._resources = _PerProcess(settings.fhir_max_concurrency)
+
+    def _client_factory(self, request: dict[str, Any]):
+        fhir_server = request.get("fhirServer")
+        if not fhir_server:
+            return None
+        token = (request.get("fhirAuthorization") or {}).get("access_token")
+
+        def make_client() -> FhirClient:
+            session, _ = self._resources.get()
+            return FhirClient(
+                session,
+                fhir_server,
+                token,
+                connect_timeout=self.settings.fhir_connect_timeout_seconds,
+                max_pages=self.settings.fhir_max_pages,
+            )
+
+        return make_client
+
+    def evaluate(
+        self, request: Any, today: date, base_url: str, stats: CallStats | None = None
+    ) -> dict[str, Any]:
+        """A validated CDS Hooks response for one patient-view call.
+
+        Raises `InvalidBody` (400) or `PrefetchUnavailable` (412).
+        """
+        stats = stats if stats is not None else CallStats()
+        if isinstance(request, dict):
+            stats.hook = request.get("hook") if isinstance(request.get("hook"), str) else None
+            instance = request.get("hookInstance")
+            stats.hook_instance = instance if isinstance(instance, str) else None
+        validate("request", request)
+        patient_id = request["context"]["patientId"]
+        _, executor = self._resources.get()
+        prefetch = complete_prefetch(
+            request,
+            PREFETCH_TEMPLATES,
+            self._client_factory(request),
+            executor,
+            self.settings.fhir_deadline_seconds,
+        )
+        stats.fetched = prefetch.fetched_keys
+        parsed = parse_resources(prefetch.resources, patient_id, request.get("fhirServer"))
+        record = to_patient_record(parsed)
+        for key in prefetch.truncated_keys:
+            record.excluded.append(
+                Exclusion(
+                    f"prefetch {key}",
+                    f"more than {self.settings.fhir_max_pages} pages; older results not read",
+                )
+            )
+        assessment = assess_response(record, self.profile, today)
+        due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
+        cards = build_cards(assessment, due, CardContext(patient_id, base_url, today), self.profile)
+        stats.cards = len(cards)
+        stats.excluded = len(assessment.excluded)
+        stats.other_patient = parsed.other_patient_count
+        return {"cards": cards}
+
+    def record_feedback(self, body: Any) -> dict[str, Any]:
+        validate("feedback", body)
+        for index, item in enumerate(body["feedback"]):
+            try:
+                normalise_timestamp(item["outcomeTimestamp"])
+            except ValueError:
+                where = f"feedback[{index}].outcomeTimestamp"
+                raise InvalidBody(f"{where}: not a valid date and time", location=where) from None
+        stored, duplicates = self.feedback.store(SERVICE_ID, body["feedback"])
+        return {"stored": stored, "duplicates": duplicates}
