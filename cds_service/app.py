@@ -5,7 +5,8 @@ Production: gunicorn --workers 2 --bind 0.0.0.0:8080 'cds_service.app:create_app
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 from flask import Flask
@@ -18,8 +19,15 @@ from .request_log import configure_logging
 from .service import PatientViewService
 
 
-def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
-    """Build the app. `config`: a `Settings`, or overrides of the environment's settings."""
+def create_app(
+    config: Settings | Mapping[str, Any] | None = None,
+    today: Callable[[], date] = date.today,
+) -> Flask:
+    """Build the app.
+
+    `config`: a `Settings`, or overrides of the environment's settings. `today`: the
+    clock the rules read "today" from (a fixed date in tests).
+    """
     if isinstance(config, Settings):
         settings = config
     else:
@@ -32,6 +40,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["wm_igm_service"] = PatientViewService(settings)
+    app.extensions["wm_igm_today"] = today
     app.register_blueprint(routes.cds)
     app.register_blueprint(routes.pages)
     # The CDS Hooks sandbox runs in a browser and sends Authorization: answer preflight.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -60,7 +59,8 @@ def call_service(service_id: str) -> Response:
     stats: CallStats = g.stats
     try:
         body = _json_body()
-        result = _service().evaluate(body, date.today(), _base_url(), stats)
+        today = current_app.extensions["wm_igm_today"]()
+        result = _service().evaluate(body, today, _base_url(), stats)
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)
     except PrefetchUnavailable as error:

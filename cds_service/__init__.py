@@ -1,0 +1,7 @@
+"""CDS Hooks 2.0 service: IgM response assessment in Waldenström macroglobulinemia.
+
+The request flows one way through modules named for their step:
+routes (HTTP) -> validation -> prefetch (+ fhir_client) -> fhir_parsing -> mapping ->
+clinical (assessment, pure) -> cards (top-level package) -> routes.
+`service.py` strings the steps together; `app.py` builds the Flask app.
+"""

@@ -1,0 +1,212 @@
+"""Build FHIR R4 resources and CDS Hooks requests the way EHRs send them.
+
+Dates are given as day offsets from therapy start (day 0), as in clinical-rules.md §7.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+DAY0 = date(2024, 1, 15)
+PATIENT = "p1"
+UCUM = "http://unitsofmeasure.org"
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+
+
+def on(offset: int) -> date:
+    return DAY0 + timedelta(days=offset)
+
+
+def iso(offset: int) -> str:
+    return on(offset).isoformat()
+
+
+def lab(
+    rid: str,
+    offset: int,
+    value: Any,
+    unit: str | None = "mg/dL",
+    *,
+    code: str = "2472-9",
+    comparator: str | None = None,
+    status: str = "final",
+    patient: str = PATIENT,
+    uln: Any = None,
+    ucum: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    quantity: dict[str, Any] = {"value": value}
+    if unit is not None:
+        quantity["unit"] = unit
+        if ucum:
+            quantity["system"] = UCUM
+            quantity["code"] = unit
+    if comparator:
+        quantity["comparator"] = comparator
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": status,
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": "IgM [Mass/volume]"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": iso(offset),
+        "valueQuantity": quantity,
+    }
+    if uln is not None:
+        resource["referenceRange"] = [
+            {"high": {"value": uln, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"}}
+        ]
+    resource.update(extra)
+    return resource
+
+
+def igm(rid: str, offset: int, value: Any, unit: str = "mg/dL", **kw: Any) -> dict[str, Any]:
+    return lab(rid, offset, value, unit, **kw)
+
+
+def m_spike(rid: str, offset: int, value: Any, unit: str = "g/dL", **kw: Any) -> dict[str, Any]:
+    return lab(rid, offset, value, unit, code="33358-3", **kw)
+
+
+def ife(rid: str, offset: int, text: str, patient: str = PATIENT, **extra: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "25700-6"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": iso(offset),
+        "valueCodeableConcept": {"text": text},
+    }
+    resource.update(extra)
+    return resource
+
+
+def statement(
+    rid: str,
+    name: str,
+    start: int | None,
+    end: int | None = None,
+    *,
+    status: str = "active",
+    patient: str = PATIENT,
+    coding: list[dict[str, str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    concept: dict[str, Any] = {}
+    if name:
+        concept["text"] = name
+    if coding:
+        concept["coding"] = coding
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "status": status,
+        "subject": {"reference": f"Patient/{patient}"},
+        "medicationCodeableConcept": concept,
+    }
+    if start is not None:
+        period = {"start": iso(start)}
+        if end is not None:
+            period["end"] = iso(end)
+        resource["effectivePeriod"] = period
+    resource.update(extra)
+    return resource
+
+
+def request_for(
+    rid: str,
+    name: str,
+    authored: int,
+    *,
+    status: str = "active",
+    validity: tuple[int, int | None] | None = None,
+    patient: str = PATIENT,
+    coding: list[dict[str, str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    concept: dict[str, Any] = {}
+    if name:
+        concept["text"] = name
+    if coding:
+        concept["coding"] = coding
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient}"},
+        "medicationCodeableConcept": concept,
+        "authoredOn": iso(authored),
+    }
+    if validity is not None:
+        period = {"start": iso(validity[0])}
+        if validity[1] is not None:
+            period["end"] = iso(validity[1])
+        resource["dispenseRequest"] = {"validityPeriod": period, "numberOfRepeatsAllowed": 2}
+    resource.update(extra)
+    return resource
+
+
+def plasmapheresis(
+    rid: str, offset: int, status: str = "completed", text: str = "Plasmapheresis"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": rid,
+        "status": status,
+        "code": {"text": text},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "performedDateTime": iso(offset),
+    }
+
+
+def bundle(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r} for r in resources],
+    }
+    if next_url:
+        document["link"] = [{"relation": "next", "url": next_url}]
+    return document
+
+
+def hook_request(
+    observations: list[dict[str, Any]] | None = None,
+    statements: list[dict[str, Any]] | None = None,
+    requests: list[dict[str, Any]] | None = None,
+    procedures: list[dict[str, Any]] | None = None,
+    patient: str = PATIENT,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A complete patient-view request: every prefetch key present."""
+    document: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/doc-1", "patientId": patient},
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": patient},
+            "observations": bundle(*(observations or [])),
+            "medicationStatements": bundle(*(statements or [])),
+            "medicationRequests": bundle(*(requests or [])),
+            "procedures": bundle(*(procedures or [])),
+        },
+    }
+    document.update(extra)
+    return document

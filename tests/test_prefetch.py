@@ -1,0 +1,290 @@
+"""Prefetch gaps filled from a real FHIR server on loopback (pytest-httpserver)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from .builders import bundle, hook_request, igm, statement
+
+SERVICE = "/cds-services/wm-igm-response"
+TOKEN = "token-abc"
+
+
+@pytest.fixture
+def fhir():
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    release = threading.Event()
+    server.release = release
+    yield server
+    release.set()
+    server.clear()
+    server.stop()
+
+
+def base(server: HTTPServer) -> str:
+    return server.url_for("/fhir")
+
+
+def fhir_json(document, status=200):
+    return Response(json.dumps(document), status=status, content_type="application/fhir+json")
+
+
+def serve_patient(server, observations=(), statements=(), requests_=(), procedures=()):
+    """Answer the five prefetch queries for patient p1, checking the bearer token."""
+    seen = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return fhir_json({"resourceType": "OperationOutcome"}, 401)
+        resource_type = request.path.rsplit("/", 2)[-1]
+        if request.path.endswith("/Patient/p1"):
+            return fhir_json({"resourceType": "Patient", "id": "p1"})
+        assert request.args.get("patient") == "p1"
+        content = {
+            "Observation": observations,
+            "MedicationStatement": statements,
+            "MedicationRequest": requests_,
+            "Procedure": procedures,
+        }[resource_type]
+        return fhir_json(bundle(*content))
+
+    server.expect_request("/fhir/Patient/p1").respond_with_handler(handler)
+    for resource_type in ("Observation", "MedicationStatement", "MedicationRequest", "Procedure"):
+        server.expect_request(f"/fhir/{resource_type}").respond_with_handler(handler)
+    return seen
+
+
+def no_prefetch_request(server, **extra):
+    request = hook_request(
+        fhirServer=base(server),
+        fhirAuthorization={
+            "access_token": TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "wm-igm-cds",
+        },
+        **extra,
+    )
+    del request["prefetch"]
+    return request
+
+
+def assessment(response):
+    return response.get_json()["cards"][0]["extension"]["wm-igm-assessment"]
+
+
+def test_all_keys_fetched_with_bearer_token(fhir, client):
+    seen = serve_patient(
+        fhir,
+        observations=[igm("o1", -5, 5100), igm("o2", 360, 2233)],
+        statements=[statement("m1", "zanubrutinib", 0)],
+    )
+    response = client.post(SERVICE, json=no_prefetch_request(fhir))
+    assert response.status_code == 200, response.get_json()
+    assert assessment(response)["category"] == "PR"
+    assert len(seen) == 5
+    observation_query = next(r for r in seen if r.path.endswith("/Observation"))
+    assert observation_query.args["code"].split(",") == [
+        "http://loinc.org|2472-9",
+        "http://loinc.org|33358-3",
+        "http://loinc.org|51435-6",
+        "http://loinc.org|25700-6",
+    ]
+    assert observation_query.args["_sort"] == "-date"
+
+
+def test_only_missing_keys_are_fetched(fhir, client):
+    seen = serve_patient(fhir, statements=[statement("m1", "zanubrutinib", 0)])
+    request = no_prefetch_request(fhir)
+    given = hook_request([igm("o1", -5, 5100), igm("o2", 360, 2233)])["prefetch"]
+    request["prefetch"] = {"patient": given["patient"], "observations": given["observations"]}
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 200
+    assert assessment(response)["category"] == "PR"
+    assert sorted(r.path.rsplit("/", 1)[-1] for r in seen) == [
+        "MedicationRequest",
+        "MedicationStatement",
+        "Procedure",
+    ]
+
+
+def test_operation_outcome_prefetch_value_is_refetched(fhir, client):
+    seen = serve_patient(fhir, statements=[statement("m1", "zanubrutinib", 0)])
+    request = hook_request([igm("o1", -5, 5100), igm("o2", 360, 2233)])
+    request.update(no_prefetch_request(fhir))
+    request["prefetch"] = hook_request([igm("o1", -5, 5100), igm("o2", 360, 2233)])["prefetch"]
+    request["prefetch"]["medicationStatements"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 200
+    assert assessment(response)["regimen"] == ["zanubrutinib"]
+    assert [r.path.rsplit("/", 1)[-1] for r in seen] == ["MedicationStatement"]
+
+
+def test_next_links_are_followed(fhir, client):
+    serve_patient(fhir, statements=[statement("m1", "zanubrutinib", 0)])
+    page2 = f"{base(fhir)}/Observation-page?page=2"
+    fhir.expect_request("/fhir/Observation-page").respond_with_json(bundle(igm("o2", 360, 2233)))
+    request = no_prefetch_request(fhir)
+    request["prefetch"] = {"observations": bundle(igm("o1", -5, 5100), next_url=page2)}
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 200, response.get_json()
+    assert assessment(response)["latest"]["valueMgDl"] == 2233
+
+
+def test_page_cap_is_reported_not_silent(fhir, make_app):
+    serve_patient(fhir, statements=[statement("m1", "zanubrutinib", 0)])
+    fhir.expect_request("/fhir/Observation-page").respond_with_json(
+        bundle(igm("o2", 360, 2233), next_url=f"{base(fhir)}/Observation-page?page=3")
+    )
+    request = no_prefetch_request(fhir)
+    request["prefetch"] = {
+        "observations": bundle(
+            igm("o1", -5, 5100), next_url=f"{base(fhir)}/Observation-page?page=2"
+        )
+    }
+    response = make_app(fhir_max_pages=2).test_client().post(SERVICE, json=request)
+    assert response.status_code == 200
+    excluded = assessment(response)["excluded"]
+    assert {
+        "reference": "prefetch observations",
+        "reason": "more than 2 pages; older results not read",
+    } in excluded
+
+
+def test_next_link_to_another_host_is_not_followed(fhir, client):
+    serve_patient(fhir)
+    request = no_prefetch_request(fhir)
+    request["prefetch"] = {
+        "observations": bundle(igm("o1", -5, 5100), next_url="http://169.254.169.254/latest")
+    }
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 412
+    assert "away from the FHIR server" in response.get_json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 500])
+def test_error_status_from_server_is_412(fhir, client, status):
+    fhir.expect_request("/fhir/Observation").respond_with_json(
+        {"resourceType": "OperationOutcome"}, status=status
+    )
+    serve_patient(fhir)
+    response = client.post(SERVICE, json=no_prefetch_request(fhir))
+    assert response.status_code == 412
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert f"HTTP {status}" in body["issue"][0]["diagnostics"]
+    assert TOKEN not in response.get_data(as_text=True)
+
+
+def test_malformed_json_from_server_is_412(fhir, client):
+    fhir.expect_request("/fhir/Observation").respond_with_data(
+        "{oops", content_type="application/fhir+json"
+    )
+    serve_patient(fhir)
+    response = client.post(SERVICE, json=no_prefetch_request(fhir))
+    assert response.status_code == 412
+    assert "not valid JSON" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_server_that_hangs_past_the_deadline_is_412_within_budget(fhir, make_app):
+    def hang(request):
+        fhir.release.wait(10)
+        return fhir_json(bundle())
+
+    fhir.expect_request("/fhir/Procedure").respond_with_handler(hang)
+    serve_patient(fhir)
+    client = make_app(fhir_deadline_seconds=0.5).test_client()
+    started = time.monotonic()
+    response = client.post(SERVICE, json=no_prefetch_request(fhir))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 412
+    assert response.get_json()["issue"][0]["code"] == "timeout"
+    assert elapsed < 3, "the deadline must bound the request"
+
+
+def test_unreachable_server_is_412(client):
+    request = hook_request(fhirServer="http://127.0.0.1:9/fhir")
+    del request["prefetch"]["observations"]
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 412
+    assert "could not be reached" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_missing_keys_are_fetched_concurrently(fhir, client):
+    """Four searches must be in flight at once: a sequential fetch never fills the barrier."""
+    barrier = threading.Barrier(4, timeout=2)
+    statements = [statement("m1", "zanubrutinib", 0)]
+    serve_patient(fhir)
+
+    def together(request):
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            return fhir_json({"resourceType": "OperationOutcome"}, 503)
+        if request.path.endswith("MedicationStatement"):
+            return fhir_json(bundle(*statements))
+        return fhir_json(bundle())
+
+    fhir.clear()
+    fhir.expect_request("/fhir/Patient/p1").respond_with_json(
+        {"resourceType": "Patient", "id": "p1"}
+    )
+    for resource_type in ("Observation", "MedicationStatement", "MedicationRequest", "Procedure"):
+        fhir.expect_request(f"/fhir/{resource_type}").respond_with_handler(together)
+    response = client.post(SERVICE, json=no_prefetch_request(fhir))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["cards"][0]["extension"]["wm-igm-assessment"]["regimen"] == [
+        "zanubrutinib"
+    ]
+
+
+def test_other_patients_resources_in_a_bundle_are_never_used(fhir, client):
+    serve_patient(
+        fhir,
+        observations=[
+            igm("o1", -5, 5100),
+            igm("o2", 360, 2233),
+            igm("x1", 361, 9000, patient="p2"),
+        ],
+        statements=[
+            statement("m1", "zanubrutinib", 0),
+            statement("x2", "rituximab", 200, patient="p2"),
+        ],
+    )
+    response = client.post(SERVICE, json=no_prefetch_request(fhir))
+    result = assessment(response)
+    assert result["latest"]["valueMgDl"] == 2233
+    assert result["regimen"] == ["zanubrutinib"]
+    assert {"reference": "Observation/x1", "reason": "belongs to another patient"} in result[
+        "excluded"
+    ]
+    assert "9000" not in json.dumps(response.get_json())
+
+
+def test_absolute_subject_on_another_server_is_another_patient(fhir, client):
+    foreign = igm("x1", 361, 9000)
+    foreign["subject"] = {"reference": "https://other.example/fhir/Patient/p1"}
+    local = igm("o2", 360, 2233)
+    local["subject"] = {"reference": f"{base(fhir)}/Patient/p1"}
+    serve_patient(
+        fhir,
+        observations=[igm("o1", -5, 5100), local, foreign],
+        statements=[statement("m1", "zanubrutinib", 0)],
+    )
+    result = assessment(client.post(SERVICE, json=no_prefetch_request(fhir)))
+    assert result["latest"]["valueMgDl"] == 2233
+    assert {"reference": "Observation/x1", "reason": "its patient cannot be identified"} in result[
+        "excluded"
+    ]

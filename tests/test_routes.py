@@ -1,0 +1,221 @@
+"""The HTTP contract: endpoints, status codes, error bodies, CORS (contract.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cds_service.discovery import PREFETCH_TEMPLATES
+
+from .builders import hook_request, igm, statement
+
+SERVICE = "/cds-services/wm-igm-response"
+
+
+def outcome_text(response) -> str:
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    return body["issue"][0]["diagnostics"]
+
+
+def test_discovery_lists_the_service_with_contract_prefetch(client):
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    (service,) = response.get_json()["services"]
+    assert service["id"] == "wm-igm-response"
+    assert service["hook"] == "patient-view"
+    assert service["title"] and service["description"]
+    assert service["prefetch"] == {
+        "patient": "Patient/{{context.patientId}}",
+        "observations": "Observation?patient={{context.patientId}}&code=http://loinc.org|2472-9,"
+        "http://loinc.org|33358-3,http://loinc.org|51435-6,http://loinc.org|25700-6"
+        "&_sort=-date&_count=500",
+        "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
+        "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
+        "procedures": "Procedure?patient={{context.patientId}}",
+    }
+    assert service["prefetch"] == PREFETCH_TEMPLATES
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_complete_prefetch_without_wm_data_gives_empty_card_list(client):
+    response = client.post(SERVICE, json=hook_request())
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": []}
+
+
+def test_unknown_service_is_404_with_outcome(client):
+    response = client.post("/cds-services/nope", json=hook_request())
+    assert response.status_code == 404
+    assert "nope" in outcome_text(response)
+
+
+def test_wrong_method_is_405_with_allow_header(client):
+    response = client.get(SERVICE)
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert outcome_text(response)
+
+
+def test_non_json_content_type_is_415(client):
+    response = client.post(SERVICE, data="hello", content_type="text/plain")
+    assert response.status_code == 415
+    assert "application/json" in outcome_text(response)
+
+
+def test_missing_content_type_is_415(client):
+    response = client.post(SERVICE, data=b"{}")
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"hook": NaN}', "NaN"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+    ],
+)
+def test_malformed_json_is_400(client, body, expected):
+    response = client.post(SERVICE, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert expected in outcome_text(response)
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda r: r.pop("hookInstance"), "hookInstance"),
+        (lambda r: r.update(hook="order-sign"), "hook"),
+        (lambda r: r["context"].pop("patientId"), "patientId"),
+        (lambda r: r["context"].update(patientId="../Patient/x"), "context.patientId"),
+        (lambda r: r.update(hookInstance="not-a-uuid"), "hookInstance"),
+        (
+            lambda r: r.update(
+                fhirAuthorization={
+                    "access_token": "t",
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                    "scope": "patient/*.read",
+                    "subject": "cds",
+                }
+            ),
+            "fhirServer",
+        ),
+        (lambda r: r["prefetch"].update(observations=[1, 2]), "prefetch.observations"),
+        (lambda r: r.update(context="p1"), "context"),
+    ],
+)
+def test_schema_error_names_the_field(client, mutate, field):
+    request = hook_request()
+    mutate(request)
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 400
+    assert field in outcome_text(response)
+
+
+def test_body_over_the_limit_is_413(make_app):
+    client = make_app(max_body_bytes=1000).test_client()
+    request = hook_request([igm(f"o{i}", i, 1000) for i in range(30)])
+    response = client.post(SERVICE, data=json.dumps(request), content_type="application/json")
+    assert response.status_code == 413
+    assert outcome_text(response)
+
+
+def test_unknown_request_members_are_tolerated(client):
+    request = hook_request(extension={"com.example.x": {"a": 1}}, somethingNew=True)
+    assert client.post(SERVICE, json=request).status_code == 200
+
+
+def test_null_prefetch_means_no_data(client):
+    request = hook_request()
+    request["prefetch"] = {key: None for key in PREFETCH_TEMPLATES}
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": []}
+
+
+def test_missing_prefetch_without_fhir_server_is_412(client):
+    request = hook_request([igm("o1", -5, 5100)], [statement("m1", "ibrutinib", 0)])
+    del request["prefetch"]["observations"]
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 412
+    text = outcome_text(response)
+    assert "observations" in text and "no FHIR server" in text
+
+
+def test_operation_outcome_prefetch_without_server_is_412(client):
+    request = hook_request()
+    request["prefetch"]["procedures"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "forbidden", "diagnostics": "denied"}],
+    }
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 412
+    assert "procedures" in outcome_text(response)
+
+
+@pytest.mark.parametrize("path", ["/cds-services", SERVICE, SERVICE + "/feedback"])
+def test_cors_preflight_allows_authorization(client, path):
+    response = client.options(
+        path,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert response.status_code == 200
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed and "content-type" in allowed
+    assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
+
+
+def test_cards_link_to_the_configured_public_base_url(make_app):
+    client = make_app(public_base_url="https://cds.example.org/wm").test_client()
+    request = hook_request(
+        [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
+    )
+    response = client.post(SERVICE, json=request, base_url="http://10.0.0.5:8080")
+    links = [link["url"] for link in response.get_json()["cards"][0]["links"]]
+    assert "https://cds.example.org/wm/caveats/btki-discordance" in links
+
+
+def test_cards_link_to_the_request_host_by_default(client):
+    request = hook_request(
+        [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
+    )
+    response = client.post(SERVICE, json=request, base_url="https://ehr-proxy.example:8443")
+    links = [link["url"] for link in response.get_json()["cards"][0]["links"]]
+    assert "https://ehr-proxy.example:8443/caveats/btki-discordance" in links
+
+
+def test_request_log_line_has_no_token_or_patient_data(client, caplog):
+    request = hook_request(
+        [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
+    )
+    request["fhirServer"] = "http://127.0.0.1:9/fhir"
+    request["fhirAuthorization"] = {
+        "access_token": "SECRET-TOKEN-123",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-service",
+    }
+    with caplog.at_level("INFO", logger="cds_service"):
+        assert client.post(SERVICE, json=request).status_code == 200
+    lines = [r for r in caplog.records if r.name == "cds_service.requests"]
+    assert len(lines) == 1
+    fields = lines[0].fields
+    assert fields["hookInstance"] == request["hookInstance"]
+    assert fields["status"] == 200 and fields["cards"] == 2 and "duration_ms" in fields
+    text = caplog.text + json.dumps(fields)
+    for secret in ("SECRET-TOKEN-123", "5100", "2233", "p1", "zanubrutinib"):
+        assert secret not in text
