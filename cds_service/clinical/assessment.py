@@ -422,7 +422,8 @@ class _Assessor:
             line=self.line,
             caveats=tuple(sorted(self.caveats, key=CAVEAT_ORDER.__getitem__)),
             reason=reason,
-            excluded=tuple(self.excluded),
+            # Sorted, so the answer never depends on the order the EHR listed resources in.
+            excluded=tuple(sorted(self.excluded, key=lambda e: (e.reference, e.reason))),
             uln_mg_dl=uln,
             uln_is_default=uln_is_default,
             progression=progression,
