@@ -34,6 +34,9 @@ class Settings:
     fhir_max_pages: int = 20
     fhir_max_concurrency: int = 4
     log_level: str = "INFO"
+    # Testing only: honour extension["wm-igm-as-of"] in a request as "today", so fixtures
+    # replayed against a running service give the answers they were written for.
+    allow_as_of: bool = False
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides))
@@ -50,6 +53,15 @@ def _positive_number(env: Mapping[str, str], name: str, default: float, kind: ty
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be greater than zero")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value")
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -79,4 +91,5 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
             env, "CDS_FHIR_MAX_CONCURRENCY", defaults.fhir_max_concurrency, int
         ),
         log_level=(env.get("CDS_LOG_LEVEL") or defaults.log_level).upper(),
+        allow_as_of=_flag(env, "CDS_ALLOW_AS_OF"),
     )

@@ -30,6 +30,9 @@ from .mapping import to_patient_record
 from .prefetch import complete_prefetch
 from .validation import InvalidBody, validate
 
+# Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
+AS_OF_EXTENSION = "wm-igm-as-of"
+
 
 @dataclass
 class CallStats:
@@ -103,6 +106,7 @@ class PatientViewService:
             instance = request.get("hookInstance")
             stats.hook_instance = instance if isinstance(instance, str) else None
         validate("request", request)
+        today = self._today(request, today)
         patient_id = request["context"]["patientId"]
         _, executor = self._resources.get()
         prefetch = complete_prefetch(
@@ -129,6 +133,16 @@ class PatientViewService:
         stats.excluded = len(assessment.excluded)
         stats.other_patient = parsed.other_patient_count
         return {"cards": cards}
+
+    def _today(self, request: dict[str, Any], today: date) -> date:
+        as_of = (request.get("extension") or {}).get(AS_OF_EXTENSION)
+        if as_of is None or not self.settings.allow_as_of:
+            return today
+        try:
+            return date.fromisoformat(as_of)
+        except (TypeError, ValueError):
+            where = f"extension.{AS_OF_EXTENSION}"
+            raise InvalidBody(f"{where}: not a date (YYYY-MM-DD)", location=where) from None
 
     def record_feedback(self, body: Any) -> dict[str, Any]:
         validate("feedback", body)
