@@ -1,0 +1,286 @@
+"""`cds-replay`: replay CDS Hooks request fixtures and check their expected outcomes.
+
+In process by default (no server needed), or POSTed to a running service with `--url`.
+A fixture names the day its expectation holds for in `extension["wm-igm-as-of"]` and the
+expected outcome in `extension["wm-igm-expected"]`:
+
+    {"category": "PR", "percentChange": -56.2, "caveats": ["btki-discordance"],
+     "cards": 1, "excluded": 0, "reason": "...", "percentChangeIsBound": true,
+     "byCriteria": {"IWWM-6-trial": {"category": "MR"}}}
+
+Exit status: 0 all good, 1 an expectation did not hold or the service failed, 2 a usage
+or file error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .service import AS_OF_EXTENSION
+
+EXPECTED_EXTENSION = "wm-igm-expected"
+ASSESSMENT_KEY = "wm-igm-assessment"
+_CHECKED_FIELDS = ("category", "percentChange", "percentChangeIsBound", "caveats", "reason")
+
+
+class UsageError(Exception):
+    """A problem with the command line or a fixture file (exit status 2)."""
+
+
+@dataclass
+class Replayed:
+    path: Path
+    status: int
+    body: Any
+    differences: list[str] = field(default_factory=list)
+    checked: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and (self.status == 200 or self.checked)
+
+
+def fixture_files(arguments: Iterable[str]) -> list[Path]:
+    """Files as given; a directory contributes its own *.json files, in name order."""
+    files: list[Path] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.json") if p.is_file())
+            if not found:
+                raise UsageError(f"{path}: no .json fixtures in this directory")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or directory")
+    return files
+
+
+def load_fixture(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot be read ({error})") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None
+    if not isinstance(document, dict) or "hook" not in document or "context" not in document:
+        kind = document.get("resourceType") if isinstance(document, dict) else None
+        what = f"a FHIR {kind}" if isinstance(kind, str) else "not a CDS Hooks request"
+        raise UsageError(f"{path}: {what}, not a CDS Hooks request (no hook and context)")
+    return document
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(type(value).__name__)
+
+
+def _with_as_of(request: dict[str, Any], as_of: date | None) -> dict[str, Any]:
+    if as_of is None:
+        return request
+    extension = dict(request.get("extension") or {}, **{AS_OF_EXTENSION: as_of.isoformat()})
+    return dict(request, extension=extension)
+
+
+def _fixture_as_of(request: dict[str, Any]) -> date | None:
+    raw = (request.get("extension") or {}).get(AS_OF_EXTENSION)
+    try:
+        return date.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
+class InProcess:
+    """The real Flask app, called through its test client: the same code path as HTTP."""
+
+    def __init__(self) -> None:
+        from .app import create_app
+        from .config import ConfigError, settings_from_env
+
+        self._scratch = tempfile.TemporaryDirectory(prefix="cds-replay-")
+        try:
+            settings = settings_from_env()
+        except ConfigError as error:
+            raise UsageError(str(error)) from None
+        settings = settings.with_overrides(
+            {
+                "allow_as_of": True,
+                "log_level": "WARNING",
+                "feedback_db": Path(self._scratch.name) / "feedback.sqlite3",
+                "public_base_url": settings.public_base_url or "http://127.0.0.1:8080",
+            }
+        )
+        self._client = create_app(settings).test_client()
+
+    def post(self, request: dict[str, Any]) -> tuple[int, Any]:
+        body = json.dumps(request, default=_to_json)
+        response = self._client.post(
+            "/cds-services/wm-igm-response", data=body, content_type="application/json"
+        )
+        return response.status_code, response.get_json(silent=True)
+
+
+class OverHttp:
+    def __init__(self, url: str, timeout: float = 30) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"--url {url!r} is not an http(s) URL of a CDS service")
+        self._url = url
+        self._session = requests.Session()
+        self._timeout = timeout
+
+    def post(self, request: dict[str, Any]) -> tuple[int, Any]:
+        body = json.dumps(request, default=_to_json)
+        try:
+            response = self._session.post(
+                self._url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
+            )
+        except requests.RequestException as error:
+            raise UsageError(f"{self._url}: {type(error).__name__}: {error}") from None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+
+def _response_assessment(body: Any) -> dict[str, Any] | None:
+    for card in (body or {}).get("cards", []) if isinstance(body, dict) else []:
+        extension = card.get("extension") or {}
+        if ASSESSMENT_KEY in extension:
+            return extension[ASSESSMENT_KEY]
+    return None
+
+
+def _comparable(value: Any) -> Any:
+    # -56.2 parsed as a float from the service and as a Decimal from the fixture are equal.
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return Decimal(str(value))
+    return value
+
+
+def check(expected: dict[str, Any], status: int, body: Any) -> list[str]:
+    """Differences between the expectation and the answer, one readable line each."""
+    want_status = expected.get("status", 200)
+    if status != want_status:
+        return [f"status: expected {want_status}, got {status}"]
+    if status != 200:
+        return []
+    assessment = _response_assessment(body) or {}
+    criteria = assessment.get("criteria")
+    wanted = dict(expected)
+    wanted.update((expected.get("byCriteria") or {}).get(criteria, {}))
+    differences = []
+    for name in _CHECKED_FIELDS:
+        if name in wanted:
+            got = assessment.get(name, [] if name == "caveats" else None)
+            if _comparable(got) != _comparable(wanted[name]):
+                differences.append(f"{name}: expected {wanted[name]!r}, got {got!r}")
+    if "cards" in wanted and len(body.get("cards", [])) != wanted["cards"]:
+        differences.append(f"cards: expected {wanted['cards']}, got {len(body.get('cards', []))}")
+    if "excluded" in wanted and len(assessment.get("excluded", [])) != wanted["excluded"]:
+        got = len(assessment.get("excluded", []))
+        differences.append(f"excluded: expected {wanted['excluded']}, got {got}")
+    return differences
+
+
+def replay(paths: list[Path], target: Any, as_of: date | None) -> list[Replayed]:
+    results = []
+    for path in paths:
+        request = load_fixture(path)
+        day = as_of or _fixture_as_of(request)
+        status, body = target.post(_with_as_of(request, day))
+        expected = (request.get("extension") or {}).get(EXPECTED_EXTENSION)
+        result = Replayed(path, status, body)
+        # An explicit --as-of moves "today" away from the day the expectation was written for.
+        if isinstance(expected, dict) and as_of is None:
+            result.checked = True
+            result.differences = check(expected, status, body)
+        results.append(result)
+    return results
+
+
+def as_text(result: Replayed) -> str:
+    lines = [f"== {result.path.name}: HTTP {result.status}"]
+    body = result.body
+    if result.status != 200:
+        issues = body.get("issue", []) if isinstance(body, dict) else []
+        lines += [f"   {issue.get('diagnostics', '')}" for issue in issues] or [f"   {body}"]
+    else:
+        cards = body.get("cards", [])
+        if not cards:
+            lines.append("   (no cards)")
+        for card in cards:
+            lines.append(f"   [{card['indicator']}] {card['summary']}")
+            assessment = (card.get("extension") or {}).get(ASSESSMENT_KEY)
+            if assessment and assessment.get("caveats"):
+                lines.append(f"   caveats: {', '.join(assessment['caveats'])}")
+            for link in card.get("links", []):
+                lines.append(f"   link: {link['label']} <{link['url']}>")
+    if result.checked:
+        lines.append("   expected: ok" if not result.differences else "   expected: MISMATCH")
+        lines += [f"   - {difference}" for difference in result.differences]
+    return "\n".join(lines)
+
+
+def as_json(result: Replayed) -> str:
+    return json.dumps(
+        {
+            "file": str(result.path),
+            "status": result.status,
+            "response": result.body,
+            **({"ok": not result.differences} if result.checked else {}),
+            **({"differences": result.differences} if result.differences else {}),
+        },
+        default=_to_json,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cds-replay", description="Replay CDS Hooks patient-view request fixtures."
+    )
+    parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    parser.add_argument("--url", help="POST to this CDS service URL instead of running in process")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--as-of", metavar="YYYY-MM-DD", help='"today" for time-dependent cards')
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return 2 if exit_.code else 0
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        print(f"cds-replay: --as-of {args.as_of!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    try:
+        paths = fixture_files(args.paths)
+        for path in paths:
+            load_fixture(path)  # report every file error before replaying anything
+        target = OverHttp(args.url) if args.url else InProcess()
+        results = replay(paths, target, as_of)
+    except UsageError as error:
+        print(f"cds-replay: {error}", file=sys.stderr)
+        return 2
+    for result in results:
+        print(as_json(result) if args.json else as_text(result))
+    failed = [r for r in results if not r.ok]
+    if not args.json:
+        checked = sum(r.checked for r in results)
+        passed = len(results) - len(failed)
+        print(f"\n{passed} passed, {len(failed)} failed ({checked} with expectations)")
+    return 1 if failed else 0
