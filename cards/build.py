@@ -188,6 +188,7 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         therapy_start=day(assessment.therapy_start),
         since=day(assessment.response_since) if assessment.response_since else None,
         durable=assessment.durable,
+        since_is_latest=bool(latest and assessment.response_since == latest.day),
         held_months=(
             _months_between(assessment.response_since, latest.day)
             if assessment.response_since and latest

@@ -106,7 +106,7 @@ def _fixture_as_of(request: dict[str, Any]) -> date | None:
 class InProcess:
     """The real Flask app, called through its test client: the same code path as HTTP."""
 
-    def __init__(self) -> None:
+    def __init__(self, criteria: str | None = None) -> None:
         from .app import create_app
         from .config import ConfigError, settings_from_env
 
@@ -118,6 +118,7 @@ class InProcess:
         settings = settings.with_overrides(
             {
                 "allow_as_of": True,
+                "criteria": criteria or settings.criteria,
                 "log_level": "WARNING",
                 "feedback_db": Path(self._scratch.name) / "feedback.sqlite3",
                 "public_base_url": settings.public_base_url or "http://127.0.0.1:8080",

@@ -15,7 +15,7 @@ from cds_service.validation import schema_errors
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "fixtures").glob("*.json"))
 sys.path.insert(0, str(ROOT / "fixtures"))
-import generate  # noqa: E402
+import generate  # noqa: E402  (fixtures/ is not a package)
 
 
 def load(path: Path) -> dict:
@@ -60,3 +60,10 @@ def test_bundles_are_valid_fhir_r4_transactions(path):
     assert bundle.type == "transaction"
     assert all(entry.request.method == "PUT" for entry in bundle.entry)
     assert bundle.entry[0].resource.get_resource_type() == "Patient"
+
+
+def test_worked_examples_page_is_current():
+    import render_examples
+
+    committed = (ROOT / "docs" / "worked-examples.md").read_text(encoding="utf-8")
+    assert render_examples.render() == committed, "run: python fixtures/render_examples.py"
