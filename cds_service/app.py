@@ -5,6 +5,7 @@ Production: gunicorn --workers 2 --bind 0.0.0.0:8080 'cds_service.app:create_app
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
@@ -14,6 +15,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from . import routes
+from .auth import Authenticator, SeenTokens, load_trusted_issuers
 from .config import Settings, settings_from_env
 from .request_log import configure_logging
 from .service import PatientViewService
@@ -40,6 +42,17 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["wm_igm_service"] = PatientViewService(settings)
+    app.extensions["wm_igm_auth"] = (
+        Authenticator(
+            load_trusted_issuers(settings.trusted_issuers), SeenTokens(settings.feedback_db)
+        )
+        if settings.trusted_issuers
+        else None
+    )
+    if settings.trusted_issuers is None:
+        logging.getLogger("cds_service").warning(
+            "authentication is OFF (CDS_TRUSTED_ISSUERS not set): development use only"
+        )
     app.extensions["wm_igm_today"] = today
     app.register_blueprint(routes.cds)
     app.register_blueprint(routes.pages)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from .auth import load_trusted_issuers
 from .config import ConfigError, settings_from_env
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class _Server(BaseApplication):
@@ -35,12 +44,33 @@ def serve_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve a non-loopback address without CDS_TRUSTED_ISSUERS (never with real data)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = settings_from_env()
+        if settings.trusted_issuers:
+            load_trusted_issuers(settings.trusted_issuers)
     except ConfigError as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return 2
+    if settings.trusted_issuers is None and not _is_loopback(args.host):
+        if not args.allow_unauthenticated:
+            print(
+                f"cds-service: refusing to serve {args.host} without authentication: set "
+                "CDS_TRUSTED_ISSUERS, bind 127.0.0.1, or pass --allow-unauthenticated",
+                file=sys.stderr,
+            )
+            return 2
+        print(
+            "cds-service: WARNING: AUTHENTICATION IS OFF on a non-loopback address. Anyone who "
+            "can reach this port can call the service and make it fetch from FHIR servers.",
+            file=sys.stderr,
+            flush=True,
+        )
     print(
         f"cds-service: discovery at http://{args.host}:{args.port}/cds-services "
         f"(criteria {settings.criteria}, feedback in {settings.feedback_db})",

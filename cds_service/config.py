@@ -37,6 +37,9 @@ class Settings:
     # Testing only: honour extension["wm-igm-as-of"] in a request as "today", so fixtures
     # replayed against a running service give the answers they were written for.
     allow_as_of: bool = False
+    # JSON file of trusted EHR issuers (keys, algorithms, FHIR servers). None: no
+    # authentication, for development on loopback only.
+    trusted_issuers: Path | None = None
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides))
@@ -92,4 +95,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=(env.get("CDS_LOG_LEVEL") or defaults.log_level).upper(),
         allow_as_of=_flag(env, "CDS_ALLOW_AS_OF"),
+        trusted_issuers=Path(env["CDS_TRUSTED_ISSUERS"])
+        if env.get("CDS_TRUSTED_ISSUERS")
+        else None,
     )

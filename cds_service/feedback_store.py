@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .sqlite_db import connect, prepare
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -25,28 +25,14 @@ CREATE TABLE IF NOT EXISTS feedback (
     override_reason TEXT,
     received_at TEXT NOT NULL,
     UNIQUE (service_id, card_uuid, outcome, outcome_timestamp)
-)
+);
 """
-_BUSY_TIMEOUT_SECONDS = 10
 
 
 class FeedbackStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(_SCHEMA)
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        # One short-lived connection per call: cheap for SQLite and safe across threads.
-        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS)
-        try:
-            with connection:
-                yield connection
-        finally:
-            connection.close()
+        prepare(self.path, _SCHEMA)
 
     def store(self, service_id: str, items: list[dict[str, Any]]) -> tuple[int, int]:
         """Store feedback items; return (newly stored, already present)."""
@@ -63,7 +49,7 @@ class FeedbackStore:
             )
             for item in items
         ]
-        with self._connection() as connection:
+        with connect(self.path) as connection:
             before = connection.total_changes
             connection.executemany(
                 "INSERT OR IGNORE INTO feedback (service_id, card_uuid, outcome, "
@@ -75,7 +61,7 @@ class FeedbackStore:
         return stored, len(rows) - stored
 
     def all(self) -> list[dict[str, Any]]:
-        with self._connection() as connection:
+        with connect(self.path) as connection:
             connection.row_factory = sqlite3.Row
             rows = connection.execute(
                 "SELECT service_id, card_uuid, outcome, outcome_timestamp, "

@@ -11,8 +11,9 @@ from werkzeug.exceptions import HTTPException, NotFound, UnsupportedMediaType
 
 from cards.caveat_pages import render_caveat_page
 
+from .auth import AuthenticationFailed
 from .discovery import SERVICE_ID, discovery_document
-from .outcomes import INCOMPLETE, NOT_FOUND, TIMEOUT, operation_outcome
+from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, TIMEOUT, operation_outcome
 from .prefetch import PrefetchUnavailable
 from .request_log import log_request
 from .service import CallStats, PatientViewService
@@ -47,6 +48,31 @@ def _outcome(status: int, message: str, code: str = "invalid", where: str | None
     return response
 
 
+@cds.before_request
+def authenticate() -> Response | None:
+    """Every CDS endpoint needs the EHR's JWT when trusted issuers are configured."""
+    authenticator = current_app.extensions["wm_igm_auth"]
+    g.issuer = None
+    if authenticator is None or request.method == "OPTIONS":
+        return None
+    audience = _base_url() + request.path
+    try:
+        g.issuer = authenticator.authenticate(request.headers.get("Authorization"), audience)
+    except AuthenticationFailed as error:
+        g.auth_failure = str(error)
+        response = _outcome(401, "authentication required", code=SECURITY)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    return None
+
+
+def _allowed_fhir_servers() -> tuple[str, ...] | None:
+    """None: any (authentication off); otherwise the verified issuer's servers."""
+    if current_app.extensions["wm_igm_auth"] is None:
+        return None
+    return g.issuer.fhir_servers
+
+
 @cds.get("/cds-services")
 def discovery() -> Response:
     return jsonify(discovery_document())
@@ -60,7 +86,7 @@ def call_service(service_id: str) -> Response:
     try:
         body = _json_body()
         today = current_app.extensions["wm_igm_today"]()
-        result = _service().evaluate(body, today, _base_url(), stats)
+        result = _service().evaluate(body, today, _base_url(), stats, _allowed_fhir_servers())
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)
     except PrefetchUnavailable as error:
@@ -106,7 +132,7 @@ def log_response(response: Response) -> Response:
         # Non-2xx answers show as "Could not get a response" in the CDS Hooks sandbox, so
         # the reason must be in our own log. OperationOutcome texts carry no patient data.
         issues = (response.get_json(silent=True) or {}).get("issue") or [{}]
-        reason = issues[0].get("diagnostics")
+        reason = getattr(g, "auth_failure", None) or issues[0].get("diagnostics")
     else:
         reason = None
     log_request(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -75,9 +76,17 @@ class PatientViewService:
         self.feedback = FeedbackStore(settings.feedback_db)
         self._resources = _PerProcess(settings.fhir_max_concurrency)
 
-    def _client_factory(self, request: dict[str, Any]):
+    def _client_factory(
+        self, request: dict[str, Any], allowed_fhir_servers: tuple[str, ...] | None
+    ) -> Callable[[], FhirClient] | None:
         fhir_server = request.get("fhirServer")
         if not fhir_server:
+            return None
+        if allowed_fhir_servers is not None and fhir_server.rstrip("/") not in {
+            server.rstrip("/") for server in allowed_fhir_servers
+        }:
+            # Fetching from a URL the caller chose is a server-side request forgery hole:
+            # only servers configured for the verified issuer, else as if none was given.
             return None
         token = (request.get("fhirAuthorization") or {}).get("access_token")
 
@@ -94,10 +103,16 @@ class PatientViewService:
         return make_client
 
     def evaluate(
-        self, request: Any, today: date, base_url: str, stats: CallStats | None = None
+        self,
+        request: Any,
+        today: date,
+        base_url: str,
+        stats: CallStats | None = None,
+        allowed_fhir_servers: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:
         """A validated CDS Hooks response for one patient-view call.
 
+        `allowed_fhir_servers`: the FHIR servers this caller may send us to (None: any).
         Raises `InvalidBody` (400) or `PrefetchUnavailable` (412).
         """
         stats = stats if stats is not None else CallStats()
@@ -112,7 +127,7 @@ class PatientViewService:
         prefetch = complete_prefetch(
             request,
             PREFETCH_TEMPLATES,
-            self._client_factory(request),
+            self._client_factory(request, allowed_fhir_servers),
             executor,
             self.settings.fhir_deadline_seconds,
         )

@@ -173,12 +173,12 @@ def test_every_caveat_has_a_link_a_sentence_and_a_page(client):
 
 
 def test_detail_has_table_duration_uln_and_what_the_service_cannot_see():
-    a = assessment(response_since=date(2025, 1, 1), durable=False)
+    a = assessment(response_since=date(2024, 6, 1), durable=False)
     (card,) = cards_for(a)
     detail = card["detail"]
     assert "| Baseline | 5100 | 2024-01-01 |" in detail
     assert "Upper limit of normal: 230 mg/dL (default" in detail
-    assert "Response since 2025-01-01" in detail
+    assert "Response since 2024-06-01, held 7 months so far" in detail
     assert "cannot see the bone marrow, imaging or symptoms" in detail
     assert card["source"]["url"] == "https://doi.org/10.1111/bjh.12102"
     assert all(reason["display"] for reason in card["overrideReasons"])

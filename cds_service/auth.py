@@ -1,0 +1,225 @@
+"""CDS Hooks 2.0 authentication: verify the EHR's JWT before anything else is read.
+
+Order (CDS Hooks 2.0 "Trusting CDS Clients"): issuer known -> `aud` is the URL called ->
+`exp`/`iat` -> tenant -> signature with the key chosen by `kid` -> `jti` not seen before.
+`none` and HMAC algorithms are never accepted. Any failure is `AuthenticationFailed`; its
+reason is for the log only (the client gets a generic 401), and never contains the token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from jwt import PyJWKClient, PyJWKSet
+
+from .config import ConfigError
+from .sqlite_db import connect, prepare
+
+# Asymmetric algorithms only: with HMAC the "public" key would be the signing secret.
+ALLOWED_ALGORITHMS = frozenset(
+    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
+DEFAULT_ALGORITHMS = ("ES384", "RS384")  # CDS Hooks 2.0 recommends these
+CLOCK_SKEW_SECONDS = 60
+JWKS_CACHE_SECONDS = 300
+JWKS_TIMEOUT_SECONDS = 2
+
+
+class AuthenticationFailed(Exception):
+    """The request is not from a trusted EHR; the message says why (for the log)."""
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    iss: str
+    algorithms: tuple[str, ...]
+    fhir_servers: tuple[str, ...]
+    tenants: tuple[str, ...] = ()
+    jwks: PyJWKSet | None = None
+    jwks_url: str | None = None
+
+    def allows_fhir_server(self, url: str) -> bool:
+        return url.rstrip("/") in {server.rstrip("/") for server in self.fhir_servers}
+
+
+def _strings(entry: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]:
+    value = entry.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: '{name}' must be a list of strings")
+    return tuple(value)
+
+
+def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
+    """Read CDS_TRUSTED_ISSUERS; a malformed file stops the service with a clear message."""
+    where = f"CDS_TRUSTED_ISSUERS ({path})"
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot be read: {error.strerror}") from None
+    except ValueError as error:
+        raise ConfigError(f"{where}: not valid JSON: {error}") from None
+    issuers = document.get("issuers") if isinstance(document, dict) else None
+    if not isinstance(issuers, list) or not issuers:
+        raise ConfigError(f"{where}: needs a non-empty 'issuers' list")
+    trusted: dict[str, TrustedIssuer] = {}
+    for index, entry in enumerate(issuers):
+        at = f"{where}: issuers[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("iss"), str) or not entry["iss"]:
+            raise ConfigError(f"{at}: needs 'iss'")
+        algorithms = _strings(entry, "algorithms", at) or DEFAULT_ALGORITHMS
+        refused = [a for a in algorithms if a not in ALLOWED_ALGORITHMS]
+        if refused:
+            raise ConfigError(f"{at}: algorithm(s) {', '.join(refused)} not allowed")
+        jwks = None
+        if "jwks" in entry:
+            try:
+                jwks = PyJWKSet.from_dict(entry["jwks"])
+            except (jwt.PyJWKSetError, jwt.PyJWKError, TypeError, KeyError, ValueError) as error:
+                raise ConfigError(f"{at}: 'jwks' is not a usable JWK Set ({error})") from None
+        jwks_url = entry.get("jwks_url")
+        if jwks_url is not None and (
+            not isinstance(jwks_url, str) or not jwks_url.startswith(("https://", "http://"))
+        ):
+            raise ConfigError(f"{at}: 'jwks_url' must be an http(s) URL")
+        if jwks is None and jwks_url is None:
+            raise ConfigError(f"{at}: needs 'jwks' or 'jwks_url'")
+        if entry["iss"] in trusted:
+            raise ConfigError(f"{at}: issuer {entry['iss']!r} is listed twice")
+        trusted[entry["iss"]] = TrustedIssuer(
+            iss=entry["iss"],
+            algorithms=tuple(algorithms),
+            fhir_servers=_strings(entry, "fhir_servers", at),
+            tenants=_strings(entry, "tenants", at),
+            jwks=jwks,
+            jwks_url=jwks_url,
+        )
+    return trusted
+
+
+_SEEN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen_jti (
+    iss TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (iss, jti)
+);
+"""
+
+
+class SeenTokens:
+    """`jti`s already used, kept until the token expires; shared by workers, kept on restart."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        prepare(self.path, _SEEN_SCHEMA)
+
+    def first_use(self, iss: str, jti: str, expires: int) -> bool:
+        now = int(time.time())
+        with connect(self.path) as connection:
+            connection.execute(
+                "DELETE FROM seen_jti WHERE expires < ?", (now - CLOCK_SKEW_SECONDS,)
+            )
+            cursor = connection.execute(
+                "INSERT OR IGNORE INTO seen_jti (iss, jti, expires) VALUES (?, ?, ?)",
+                (iss, jti, expires),
+            )
+            return cursor.rowcount == 1
+
+
+class Authenticator:
+    def __init__(self, issuers: dict[str, TrustedIssuer], seen: SeenTokens) -> None:
+        self.issuers = issuers
+        self.seen = seen
+        self._jwk_clients = {
+            issuer.iss: PyJWKClient(
+                issuer.jwks_url,
+                cache_keys=True,
+                lifespan=JWKS_CACHE_SECONDS,
+                timeout=JWKS_TIMEOUT_SECONDS,
+            )
+            for issuer in issuers.values()
+            if issuer.jwks_url
+        }
+
+    def authenticate(self, authorization: str | None, audience: str) -> TrustedIssuer:
+        """The verified issuer, or AuthenticationFailed."""
+        if not authorization or not authorization.startswith("Bearer "):
+            raise AuthenticationFailed("no bearer token")
+        token = authorization.removeprefix("Bearer ").strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("malformed JWT") from None
+        issuer = self.issuers.get(claims.get("iss"))  # 1. issuer known
+        if issuer is None:
+            raise AuthenticationFailed("unknown issuer")
+        aud = claims.get("aud")  # 2. audience is the URL that was called
+        audiences = aud if isinstance(aud, list) else [aud]
+        if audience not in audiences:
+            raise AuthenticationFailed("aud is not the URL called")
+        self._check_times(claims)  # 3. exp / iat
+        if issuer.tenants and claims.get("tenant") not in issuer.tenants:  # 4. tenant
+            raise AuthenticationFailed("tenant not allowed for this issuer")
+        key = self._signing_key(issuer, header, token)  # 5. signature
+        try:
+            jwt.decode(
+                token,
+                key.key,  # the raw public key: the header's alg, checked above, decides
+                algorithms=[header["alg"]],
+                audience=audience,
+                issuer=issuer.iss,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "iat", "jti", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as error:
+            raise AuthenticationFailed(
+                f"signature or claims invalid ({type(error).__name__})"
+            ) from None
+        jti = claims.get("jti")  # 6. not seen before
+        if not isinstance(jti, str) or not jti:
+            raise AuthenticationFailed("no jti")
+        if not self.seen.first_use(issuer.iss, jti, int(claims["exp"])):
+            raise AuthenticationFailed("jti already used (replay)")
+        return issuer
+
+    @staticmethod
+    def _check_times(claims: Mapping[str, Any]) -> None:
+        now = time.time()
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+            raise AuthenticationFailed("no exp")
+        if exp < now - CLOCK_SKEW_SECONDS:
+            raise AuthenticationFailed("expired")
+        if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+            raise AuthenticationFailed("no iat")
+        if iat > now + CLOCK_SKEW_SECONDS:
+            raise AuthenticationFailed("iat in the future")
+
+    def _signing_key(self, issuer: TrustedIssuer, header: Mapping[str, Any], token: str) -> Any:
+        algorithm = header.get("alg")
+        if algorithm not in ALLOWED_ALGORITHMS or algorithm not in issuer.algorithms:
+            raise AuthenticationFailed(f"algorithm {algorithm!r} not allowed")
+        jku = header.get("jku")
+        if jku is not None and jku != issuer.jwks_url:
+            raise AuthenticationFailed("jku is not the issuer's registered JWKS URL")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthenticationFailed("no kid")
+        if issuer.jwks is not None:
+            for key in issuer.jwks.keys:
+                if key.key_id == kid:
+                    return key
+        client = self._jwk_clients.get(issuer.iss)
+        if client is not None:
+            try:
+                return client.get_signing_key(kid)
+            except jwt.PyJWKClientError as error:
+                raise AuthenticationFailed(f"kid not found at the JWKS URL ({error})") from None
+        raise AuthenticationFailed("unknown kid")
