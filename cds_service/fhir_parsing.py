@@ -103,7 +103,9 @@ def _is_wm_observation(raw: dict[str, Any]) -> bool:
     for coding in codings:
         if not isinstance(coding, dict):
             return True
-        if coding.get("system") == LOINC_SYSTEM and coding.get("code") in OBSERVATION_CODES:
+        code = coding.get("code")
+        is_loinc = coding.get("system") == LOINC_SYSTEM
+        if is_loinc and isinstance(code, str) and code in OBSERVATION_CODES:
             return True
     return False
 
@@ -157,7 +159,9 @@ def parse_resources(
         (f"{key} #{index + 1}", raw)
         for key, raws in keyed.items()
         for index, raw in enumerate(raws)
-        if isinstance(raw, dict) and raw.get("resourceType") in MODELS
+        if isinstance(raw, dict)
+        and isinstance(raw.get("resourceType"), str)
+        and raw["resourceType"] in MODELS
     )
     for position, raw in _dedupe(candidates):
         resource_type = raw["resourceType"]
