@@ -51,7 +51,7 @@ def test_concurrent_calls_all_succeed(server):
     assert all(len(counts) == 1 for counts in by_fixture.values())
     # One line per request, and none of them carries patient data.
     log = (server.tmp_path / "server.log").read_text()
-    assert log.count('"event": "request"') == REQUESTS
+    assert log.count('"path": "/cds-services/wm-igm-response"') == REQUESTS
     for private in ("wm-01-e1", "zanubrutinib", "Fixture", "1955-06-01", "5100"):
         assert private not in log
 
