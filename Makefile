@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run test lint clean browser
+.PHONY: install run test lint clean browser bench
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The benchmark (not part of the tests): service vs floors under gunicorn, load from wrk.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(BIN)/python bench/run.py
 
 # Debian's chromium for the browser tests of the caveat pages (they skip without it).
 browser:

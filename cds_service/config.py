@@ -32,7 +32,8 @@ class Settings:
     fhir_deadline_seconds: float = 3.0
     fhir_connect_timeout_seconds: float = 1.0
     fhir_max_pages: int = 20
-    fhir_max_concurrency: int = 4
+    # At least the number of prefetch keys, so that one request fetches them all at once.
+    fhir_max_concurrency: int = 8
     log_level: str = "INFO"
     # Testing only: honour extension["wm-igm-as-of"] in a request as "today", so fixtures
     # replayed against a running service give the answers they were written for.

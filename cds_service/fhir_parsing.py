@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,23 +39,32 @@ _PATIENT_REFERENCE = re.compile(
 
 @dataclass
 class ParsedResources:
-    """Validated models by type, and every relevant resource that had to be left out."""
+    """The patient's resources of the types the assessment reads, validated as they are
+    read: `models(type)` yields fhir.resources R4B models one at a time, so the next step
+    can map each and let it go (a thousand live pydantic models cost memory and garbage
+    collection time). Every relevant resource that has to be left out is in `excluded`
+    once it has been read."""
 
-    observations: list[Observation] = field(default_factory=list)
-    medication_statements: list[MedicationStatement] = field(default_factory=list)
-    medication_requests: list[MedicationRequest] = field(default_factory=list)
-    procedures: list[Procedure] = field(default_factory=list)
     medications: dict[str, Medication] = field(default_factory=dict)  # "Medication/id" -> model
     excluded: list[Exclusion] = field(default_factory=list)
     other_patient_count: int = 0
+    _pending: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
 
-    def _bucket(self, resource_type: str) -> list | None:
-        return {
-            "Observation": self.observations,
-            "MedicationStatement": self.medication_statements,
-            "MedicationRequest": self.medication_requests,
-            "Procedure": self.procedures,
-        }.get(resource_type)
+    def models(self, resource_type: str) -> Iterator[Any]:
+        for reference, raw in self._pending.pop(resource_type, []):
+            model = self._validate(reference, raw)
+            if model is not None:
+                yield model
+
+    def _validate(self, reference: str, raw: dict[str, Any]) -> Any:
+        try:
+            return MODELS[raw["resourceType"]].model_validate(raw)
+        except ValidationError as error:
+            self.excluded.append(Exclusion(reference, _first_error(error)))
+        except (ValueError, TypeError, RecursionError) as error:
+            reason = f"not valid FHIR R4 ({type(error).__name__})"
+            self.excluded.append(Exclusion(reference, reason))
+        return None
 
 
 def reference_of(raw: dict[str, Any], position: str) -> str:
@@ -153,7 +162,10 @@ def _version_key(raw: dict[str, Any]) -> tuple[str, str]:
 def parse_resources(
     keyed: dict[str, list[dict[str, Any]]], patient_id: str, fhir_server: str | None
 ) -> ParsedResources:
-    """Validate every resource the assessment could use; report the ones it cannot."""
+    """Sort out the resources the assessment could use; report the ones it cannot.
+
+    Medications are validated at once (records refer to them); the rest when read.
+    """
     parsed = ParsedResources()
     candidates = (
         (f"{key} #{index + 1}", raw)
@@ -168,28 +180,17 @@ def parse_resources(
         if resource_type == "Observation" and not _is_wm_observation(raw):
             continue
         reference = reference_of(raw, position)
-        if resource_type != "Medication":
-            owner = subject_patient_id(raw, fhir_server)
-            if owner is None:
-                parsed.excluded.append(Exclusion(reference, "its patient cannot be identified"))
-                continue
-            if owner != patient_id:
-                parsed.other_patient_count += 1
-                parsed.excluded.append(Exclusion(reference, "belongs to another patient"))
-                continue
-        try:
-            model = MODELS[resource_type].model_validate(raw)
-        except ValidationError as error:
-            parsed.excluded.append(Exclusion(reference, _first_error(error)))
-            continue
-        except (ValueError, TypeError, RecursionError) as error:
-            parsed.excluded.append(
-                Exclusion(reference, f"not valid FHIR R4 ({type(error).__name__})")
-            )
-            continue
         if resource_type == "Medication":
-            if model.id:
+            model = parsed._validate(reference, raw)
+            if model is not None and model.id:
                 parsed.medications[f"Medication/{model.id}"] = model
+            continue
+        owner = subject_patient_id(raw, fhir_server)
+        if owner is None:
+            parsed.excluded.append(Exclusion(reference, "its patient cannot be identified"))
+        elif owner != patient_id:
+            parsed.other_patient_count += 1
+            parsed.excluded.append(Exclusion(reference, "belongs to another patient"))
         else:
-            parsed._bucket(resource_type).append(model)
+            parsed._pending.setdefault(resource_type, []).append((reference, raw))
     return parsed

@@ -361,14 +361,14 @@ def _each(resources: Iterable[Any], mapper: Any, excluded: list[Exclusion]) -> l
 
 
 def to_patient_record(parsed: ParsedResources) -> PatientRecord:
-    excluded = list(parsed.excluded)
-    observations = _each(parsed.observations, map_observation, excluded)
+    excluded: list[Exclusion] = []
+    observations = _each(parsed.models("Observation"), map_observation, excluded)
     episodes = _each(
-        [*parsed.medication_statements, *parsed.medication_requests],
+        [*parsed.models("MedicationStatement"), *parsed.models("MedicationRequest")],
         lambda resource: map_medication(resource, parsed.medications),
         excluded,
     )
-    procedures = _each(parsed.procedures, map_procedure, excluded)
+    procedures = _each(parsed.models("Procedure"), map_procedure, excluded)
     labs = [o for o in observations if isinstance(o, LabResult)]
     for lab in labs:
         if lab.lower_bound:
@@ -384,5 +384,5 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
         immunofixations=[o for o in observations if isinstance(o, ImmunofixationResult)],
         drug_episodes=episodes,
         plasmaphereses=procedures,
-        excluded=excluded,
+        excluded=[*parsed.excluded, *excluded],
     )

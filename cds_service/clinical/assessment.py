@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from fractions import Fraction
 
 from .criteria import CriteriaProfile
@@ -28,6 +28,9 @@ from .models import (
     TherapyLine,
 )
 from .therapy import current_line, lines_of_therapy
+
+# Enough digits that products of laboratory values are never rounded.
+_EXACT = Context(prec=200)
 
 NO_TREATMENT = "no WM treatment found"
 NO_RESULTS = "no IgM or M-spike results"
@@ -220,8 +223,9 @@ class _Assessor:
             if category == Category.CR:
                 reached = value.value_mg_dl <= self.uln(value)[0]
             elif category in thresholds:
-                change = percent_change(baseline.value_mg_dl, value.value_mg_dl)
-                reached = -change >= thresholds[category]
+                # reduction >= t %  <=>  value * 100 <= baseline * (100 - t), exactly.
+                limit = _EXACT.multiply(baseline.value_mg_dl, 100 - thresholds[category])
+                reached = _EXACT.multiply(value.value_mg_dl, 100) <= limit
             else:
                 return None
             if reached:

@@ -1,0 +1,282 @@
+"""`make bench`: the service against its floors, on loopback, in one run, as one table.
+
+Every server runs under the same gunicorn settings (2 gthread workers x 4 threads); the
+load comes from wrk in a separate process. Ratios from one run are what count: absolute
+times on a shared 2-core machine drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import payloads  # noqa: E402  (bench/ is not a package)
+
+GUNICORN_SETTINGS = ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]
+SIZES = (10, 100, 1000, 5000)
+TYPICAL, LARGE = 40, 1000
+ROUNDS = 3
+
+
+@dataclass
+class Result:
+    label: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(
+        self,
+        app: str,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        settings: list[str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.log = (workdir / f"{app.split(':')[0]}-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(gunicorn),
+                *(settings or GUNICORN_SETTINGS),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--pythonpath",
+                str(HERE),
+                app,
+            ],
+            env={**os.environ, **(env or {})},
+            stdout=self.log,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url, timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{app} did not start")
+
+    def worker_peak_mb(self) -> float:
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        peaks = []
+        for pid in children:
+            status = Path(f"/proc/{pid}/status").read_text()
+            match = re.search(r"VmHWM:\s+(\d+) kB", status)
+            if match:
+                peaks.append(int(match.group(1)) / 1024)
+        return max(peaks, default=0.0)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def wrk(url: str, body: Path | None, connections: int, seconds: int, label: str) -> Result:
+    threads = min(connections, 2)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    env = dict(os.environ)
+    if body is not None:
+        command[1:1] = ["-s", str(HERE / "post.lua")]
+        env["BODY"] = str(body)
+    output = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))
+    errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = int(errors_match.group(1)) if errors_match else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return Result(label, connections, rps, p50, p99, errors)
+
+
+def median(results: list[Result]) -> Result:
+    first = results[0]
+    return Result(
+        first.label,
+        first.connections,
+        statistics.median(r.rps for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.errors for r in results),
+    )
+
+
+def measure(url: str, body: Path | None, connections: int, seconds: int, label: str) -> Result:
+    wrk(url, body, connections, 1, label)  # warm up: imports, caches, connections
+    return wrk(url, body, connections, seconds, label)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8, help="measuring time per scenario")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (make bench installs it)", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="wm-igm-bench-"))
+    bodies = {}
+    for size in {*SIZES, TYPICAL}:
+        bodies[size] = workdir / f"patient-{size}.json"
+        bodies[size].write_bytes(payloads.body(size))
+    service_env = {
+        "CDS_FEEDBACK_DB": str(workdir / "feedback.sqlite3"),
+        "CDS_MAX_BODY_BYTES": str(16 * 1024 * 1024),
+        "CDS_LOG_LEVEL": "INFO",
+    }
+    servers: list[Server] = []
+    try:
+        floor_a = Server("floors:floor_a()", workdir)
+        floor_b = Server("floors:floor_b()", workdir)
+        service = Server("cds_service.app:create_app()", workdir, service_env)
+        fhir = Server(
+            "slow_fhir:create_app()",
+            workdir,
+            settings=["--workers", "1", "--worker-class", "gthread", "--threads", "16"],
+        )
+        servers = [floor_a, floor_b, service, fhir]
+        path = "/cds-services/wm-igm-response"
+        fetch_body = workdir / "fetch.json"
+        fetch_body.write_bytes(
+            payloads.body(TYPICAL, prefetch=False, fhir_server=f"{fhir.url}/fhir")
+        )
+
+        seconds = args.seconds
+        rows: list[Result] = []
+        # Interleaved rounds, medians: a noisy neighbour then hurts every contender alike.
+        rounds: dict[str, list[Result]] = {"floor A": [], "floor B": [], "service": []}
+        for _ in range(ROUNDS):
+            for name, server in (("floor A", floor_a), ("floor B", floor_b), ("service", service)):
+                label = f"{name}, typical ({TYPICAL} IgM)"
+                rounds[name].append(measure(server.url + path, bodies[TYPICAL], 8, seconds, label))
+        typical = {name: median(results) for name, results in rounds.items()}
+        rows += typical.values()
+        sizes_b, sizes_s = {}, {}
+        for size in SIZES:
+            sizes_b[size] = measure(
+                floor_b.url + path, bodies[size], 1, seconds, f"floor B, {size} IgM"
+            )
+            sizes_s[size] = measure(
+                service.url + path, bodies[size], 1, seconds, f"service, {size} IgM"
+            )
+            rows += [sizes_b[size], sizes_s[size]]
+            if size == LARGE:
+                peak_large = service.worker_peak_mb()
+        peak_all = service.worker_peak_mb()
+        typical_single = measure(
+            service.url + path, bodies[TYPICAL], 1, seconds, "service, typical, 1 conn"
+        )
+        one_query = measure(
+            f"{fhir.url}/fhir/Observation", None, 1, seconds, "one FHIR query (50 ms added)"
+        )
+        fetch = measure(service.url + path, fetch_body, 1, seconds, "service, fetch (no prefetch)")
+        rows += [typical_single, one_query, fetch]
+    finally:
+        for server in servers:
+            server.stop()
+
+    print(
+        f"\nmachine: {platform.node()} | {platform.processor() or platform.machine()} | "
+        f"{os.cpu_count()} cores | Python {platform.python_version()} | {time.strftime('%Y-%m-%d')}"
+    )
+    print(
+        f"gunicorn {' '.join(GUNICORN_SETTINGS)}; load: wrk; {seconds}s per scenario; "
+        f"typical rows: median of {ROUNDS} interleaved rounds\n"
+    )
+    print(f"| {'scenario':<34} | conns | req/s   | p50 ms  | p99 ms  | errors |")
+    print(f"|{'-' * 36}|-------|---------|---------|---------|--------|")
+    for row in rows:
+        print(
+            f"| {row.label:<34} | {row.connections:>5} | {row.rps:>7.1f} | {row.p50_ms:>7.1f} | "
+            f"{row.p99_ms:>7.1f} | {row.errors:>6} |"
+        )
+    print(
+        f"\npeak memory per service worker: {peak_large:.0f} MB after {LARGE} IgM, "
+        f"{peak_all:.0f} MB after {max(SIZES)}"
+    )
+
+    fetch_budget = 1.5 * one_query.p50_ms + typical_single.p50_ms
+    growth = (sizes_s[5000].p50_ms - sizes_s[10].p50_ms) / (
+        sizes_s[1000].p50_ms - sizes_s[10].p50_ms
+    )
+    checks = [
+        (
+            "typical: throughput >= 80% of floor B",
+            typical["service"].rps / typical["floor B"].rps,
+            ">=",
+            0.80,
+        ),
+        (
+            "typical: p99 <= 1.5 x floor B p99",
+            typical["service"].p99_ms / typical["floor B"].p99_ms,
+            "<=",
+            1.5,
+        ),
+        (
+            f"large ({LARGE}): p50 <= 1.25 x floor B p50",
+            sizes_s[LARGE].p50_ms / sizes_b[LARGE].p50_ms,
+            "<=",
+            1.25,
+        ),
+        ("cost growth 1000 -> 5000 IgM (linear: 5.0)", growth, "<=", 6.0),
+        ("fetch: p50 <= 1.5 x query + typical (ms)", fetch.p50_ms, "<=", fetch_budget),
+        (f"peak memory per worker, {LARGE} IgM (MB)", peak_large, "<=", 150),
+        ("errors in all scenarios", sum(r.errors for r in rows), "<=", 0),
+    ]
+    print("\n| target | measured | limit | |\n|---|---:|---:|---|")
+    failed = 0
+    for name, value, op, limit in checks:
+        ok = value >= limit if op == ">=" else value <= limit
+        failed += not ok
+        print(f"| {name} | {value:.2f} | {op} {limit:.2f} | {'ok' if ok else 'MISSED'} |")
+    service_rps = typical["service"].rps
+    print(
+        f"\nratios: typical throughput {service_rps / typical['floor B'].rps:.2f} of floor B, "
+        f"{service_rps / typical['floor A'].rps:.2f} of floor A"
+    )
+    (workdir / "result.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
