@@ -29,7 +29,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import payloads  # noqa: E402  (bench/ is not a package)
 
-GUNICORN_SETTINGS = ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]
+# Sync workers: each takes a connection only when idle, so load spreads over both workers.
+# (With keep-alive workers, wrk's 8 connections may all land on one worker and halve the
+# throughput of whichever server it happens to: noise, not a property of the app.)
+GUNICORN_SETTINGS = ["--workers", "2", "--worker-class", "sync"]
 SIZES = (10, 100, 1000, 5000)
 TYPICAL, LARGE = 40, 1000
 ROUNDS = 3
@@ -43,6 +46,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms: float = 0.0  # worker CPU time per request: steadier than wall time here
 
 
 def free_port() -> int:
@@ -87,16 +91,26 @@ class Server:
         raise RuntimeError(f"{app} did not start")
 
     def worker_peak_mb(self) -> float:
-        children = subprocess.run(
-            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
-        ).stdout.split()
         peaks = []
-        for pid in children:
+        for pid in self._workers():
             status = Path(f"/proc/{pid}/status").read_text()
             match = re.search(r"VmHWM:\s+(\d+) kB", status)
             if match:
                 peaks.append(int(match.group(1)) / 1024)
         return max(peaks, default=0.0)
+
+    def workers_cpu_seconds(self) -> float:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self._workers():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        return total
+
+    def _workers(self) -> list[str]:
+        return subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -139,12 +153,20 @@ def median(results: list[Result]) -> Result:
         statistics.median(r.p50_ms for r in results),
         statistics.median(r.p99_ms for r in results),
         sum(r.errors for r in results),
+        statistics.median(r.cpu_ms for r in results),
     )
 
 
-def measure(url: str, body: Path | None, connections: int, seconds: int, label: str) -> Result:
+def measure(
+    server: Server, path: str, body: Path | None, connections: int, seconds: int, label: str
+) -> Result:
+    url = server.url + path
     wrk(url, body, connections, 1, label)  # warm up: imports, caches, connections
-    return wrk(url, body, connections, seconds, label)
+    before = server.workers_cpu_seconds()
+    result = wrk(url, body, connections, seconds, label)
+    spent = server.workers_cpu_seconds() - before
+    result.cpu_ms = spent * 1000 / max(result.rps * seconds, 1)
+    return result
 
 
 def main() -> int:
@@ -188,28 +210,24 @@ def main() -> int:
         for _ in range(ROUNDS):
             for name, server in (("floor A", floor_a), ("floor B", floor_b), ("service", service)):
                 label = f"{name}, typical ({TYPICAL} IgM)"
-                rounds[name].append(measure(server.url + path, bodies[TYPICAL], 8, seconds, label))
+                rounds[name].append(measure(server, path, bodies[TYPICAL], 8, seconds, label))
         typical = {name: median(results) for name, results in rounds.items()}
         rows += typical.values()
         sizes_b, sizes_s = {}, {}
         for size in SIZES:
-            sizes_b[size] = measure(
-                floor_b.url + path, bodies[size], 1, seconds, f"floor B, {size} IgM"
-            )
-            sizes_s[size] = measure(
-                service.url + path, bodies[size], 1, seconds, f"service, {size} IgM"
-            )
+            sizes_b[size] = measure(floor_b, path, bodies[size], 1, seconds, f"floor B, {size} IgM")
+            sizes_s[size] = measure(service, path, bodies[size], 1, seconds, f"service, {size} IgM")
             rows += [sizes_b[size], sizes_s[size]]
             if size == LARGE:
                 peak_large = service.worker_peak_mb()
         peak_all = service.worker_peak_mb()
         typical_single = measure(
-            service.url + path, bodies[TYPICAL], 1, seconds, "service, typical, 1 conn"
+            service, path, bodies[TYPICAL], 1, seconds, "service, typical, 1 conn"
         )
         one_query = measure(
-            f"{fhir.url}/fhir/Observation", None, 1, seconds, "one FHIR query (50 ms added)"
+            fhir, "/fhir/Observation", None, 1, seconds, "one FHIR query (50 ms added)"
         )
-        fetch = measure(service.url + path, fetch_body, 1, seconds, "service, fetch (no prefetch)")
+        fetch = measure(service, path, fetch_body, 1, seconds, "service, fetch (no prefetch)")
         rows += [typical_single, one_query, fetch]
     finally:
         for server in servers:
@@ -223,12 +241,12 @@ def main() -> int:
         f"gunicorn {' '.join(GUNICORN_SETTINGS)}; load: wrk; {seconds}s per scenario; "
         f"typical rows: median of {ROUNDS} interleaved rounds\n"
     )
-    print(f"| {'scenario':<34} | conns | req/s   | p50 ms  | p99 ms  | errors |")
-    print(f"|{'-' * 36}|-------|---------|---------|---------|--------|")
+    print(f"| {'scenario':<34} | conns | req/s   | p50 ms  | p99 ms  | CPU ms/req | errors |")
+    print(f"|{'-' * 36}|------:|--------:|--------:|--------:|-----------:|-------:|")
     for row in rows:
         print(
             f"| {row.label:<34} | {row.connections:>5} | {row.rps:>7.1f} | {row.p50_ms:>7.1f} | "
-            f"{row.p99_ms:>7.1f} | {row.errors:>6} |"
+            f"{row.p99_ms:>7.1f} | {row.cpu_ms:>10.2f} | {row.errors:>6} |"
         )
     print(
         f"\npeak memory per service worker: {peak_large:.0f} MB after {LARGE} IgM, "
@@ -272,7 +290,9 @@ def main() -> int:
     service_rps = typical["service"].rps
     print(
         f"\nratios: typical throughput {service_rps / typical['floor B'].rps:.2f} of floor B, "
-        f"{service_rps / typical['floor A'].rps:.2f} of floor A"
+        f"{service_rps / typical['floor A'].rps:.2f} of floor A; worker CPU per request "
+        f"{typical['service'].cpu_ms / typical['floor B'].cpu_ms:.2f} x floor B (typical), "
+        f"{sizes_s[LARGE].cpu_ms / sizes_b[LARGE].cpu_ms:.2f} x floor B ({LARGE} IgM)"
     )
     (workdir / "result.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
     return 1 if failed else 0

@@ -61,6 +61,7 @@ def _templates() -> Environment:
         loader=PackageLoader("cards", "templates"),
         autoescape=False,
         undefined=StrictUndefined,
+        auto_reload=False,  # templates ship with the package: no stat() per render
         trim_blocks=True,
         keep_trailing_newline=False,
     )

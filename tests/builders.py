@@ -96,6 +96,19 @@ def ife(rid: str, offset: int, text: str, patient: str = PATIENT, **extra: Any) 
     return resource
 
 
+def _medication(name: str, coding: list[dict[str, str]] | None) -> dict[str, Any]:
+    concept: dict[str, Any] = {}
+    if name:
+        concept["text"] = name
+    if coding:
+        concept["coding"] = coding
+    return concept
+
+
+def _period(start: int, end: int | None) -> dict[str, str]:
+    return {"start": iso(start), **({"end": iso(end)} if end is not None else {})}
+
+
 def statement(
     rid: str,
     name: str,
@@ -107,23 +120,15 @@ def statement(
     coding: list[dict[str, str]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    concept: dict[str, Any] = {}
-    if name:
-        concept["text"] = name
-    if coding:
-        concept["coding"] = coding
     resource: dict[str, Any] = {
         "resourceType": "MedicationStatement",
         "id": rid,
         "status": status,
         "subject": {"reference": f"Patient/{patient}"},
-        "medicationCodeableConcept": concept,
+        "medicationCodeableConcept": _medication(name, coding),
     }
     if start is not None:
-        period = {"start": iso(start)}
-        if end is not None:
-            period["end"] = iso(end)
-        resource["effectivePeriod"] = period
+        resource["effectivePeriod"] = _period(start, end)
     resource.update(extra)
     return resource
 
@@ -139,25 +144,20 @@ def request_for(
     coding: list[dict[str, str]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    concept: dict[str, Any] = {}
-    if name:
-        concept["text"] = name
-    if coding:
-        concept["coding"] = coding
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": rid,
         "status": status,
         "intent": "order",
         "subject": {"reference": f"Patient/{patient}"},
-        "medicationCodeableConcept": concept,
+        "medicationCodeableConcept": _medication(name, coding),
         "authoredOn": iso(authored),
     }
     if validity is not None:
-        period = {"start": iso(validity[0])}
-        if validity[1] is not None:
-            period["end"] = iso(validity[1])
-        resource["dispenseRequest"] = {"validityPeriod": period, "numberOfRepeatsAllowed": 2}
+        resource["dispenseRequest"] = {
+            "validityPeriod": _period(*validity),
+            "numberOfRepeatsAllowed": 2,
+        }
     resource.update(extra)
     return resource
 

@@ -144,7 +144,11 @@ class _Assessor:
     def rises(self, value: LabResult, nadir: Decimal) -> bool:
         if value.upper_bound:
             return False  # "<25" can never prove a rise
-        if Fraction(value.value_mg_dl) < self.profile.progression_factor * Fraction(nadir):
+        factor = self.profile.progression_factor
+        # value >= factor * nadir, exactly: value * denominator >= nadir * numerator.
+        if _EXACT.multiply(value.value_mg_dl, factor.denominator) < _EXACT.multiply(
+            nadir, factor.numerator
+        ):
             return False
         floor = self.profile.progression_min_rise_mg_dl
         return floor is None or value.value_mg_dl - nadir >= floor

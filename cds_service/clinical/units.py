@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 
@@ -21,6 +22,7 @@ class UnitError(ValueError):
     """The unit is missing, unknown or contradictory; the message says which."""
 
 
+@lru_cache(maxsize=256)
 def mg_dl_factor(system: str | None, code: str | None, unit: str | None) -> Decimal:
     """The factor to mg/dL: the UCUM code first, then the unit string."""
     from_code = None
