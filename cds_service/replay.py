@@ -28,6 +28,7 @@ from typing import Any
 import requests
 
 from .service import AS_OF_EXTENSION
+from .validation import schema_errors
 
 EXPECTED_EXTENSION = "wm-igm-expected"
 ASSESSMENT_KEY = "wm-igm-assessment"
@@ -181,6 +182,9 @@ def check(expected: dict[str, Any], status: int, body: Any) -> list[str]:
         return [f"status: expected {want_status}, got {status}"]
     if status != 200:
         return []
+    invalid = schema_errors("response", body)
+    if invalid:
+        return [f"response is not valid CDS Hooks: {error}" for error in invalid[:5]]
     assessment = _response_assessment(body) or {}
     criteria = assessment.get("criteria")
     wanted = dict(expected)

@@ -143,3 +143,13 @@ def test_directory_copy_replays_like_the_original(capsys, tmp_path):
     shutil.copy(FIXTURES / "10-e10-complete-response.json", target)
     status, out, _ = run(capsys, target)
     assert status == 0 and "Complete response (CR)" in out
+
+
+def test_a_response_that_breaks_the_cds_hooks_schema_is_a_failure():
+    from cds_service.replay import check
+
+    broken = {"cards": [{"summary": "x" * 200, "indicator": "info", "source": {"label": "s"}}]}
+    differences = check({"cards": 1}, 200, broken)
+    assert differences and differences[0].startswith(
+        "response is not valid CDS Hooks: cards[0].summary"
+    )
