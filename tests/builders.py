@@ -210,3 +210,17 @@ def hook_request(
     }
     document.update(extra)
     return document
+
+
+def founding_request(
+    fhir_server: str | None = None, missing: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """E1 (5100 -> 2233 mg/dL on zanubrutinib); `missing` prefetch keys left for the server."""
+    request = hook_request(
+        [lab("o1", -5, 5100), lab("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
+    )
+    for key in missing:
+        del request["prefetch"][key]
+    if fhir_server:
+        request["fhirServer"] = fhir_server
+    return request

@@ -3,6 +3,7 @@ response is checked against the project's CDS Hooks response schema."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
 
 from cds_service.app import create_app
 from cds_service.validation import schema_errors
@@ -69,3 +71,16 @@ def call(make_app) -> Callable[..., Any]:
         return response.get_json()
 
     return post
+
+
+@pytest.fixture
+def fhir() -> HTTPServer:
+    """A real HTTP server on loopback to play the EHR's FHIR server. Handlers that must
+    hang can wait on `fhir.release`, which is set before the server stops."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    server.release = threading.Event()
+    yield server
+    server.release.set()
+    server.clear()
+    server.stop()

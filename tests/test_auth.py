@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from cds_service.auth import load_trusted_issuers
 from cds_service.config import ConfigError
 
-from .builders import hook_request, igm, statement
+from .builders import founding_request, hook_request
 
 ISS = "https://ehr.example.org"
 # Registered but unreachable (loopback, refused): tests never leave this machine.
@@ -219,34 +219,23 @@ def test_keys_from_the_issuers_jwks_url(make_app, tmp_path):
 
 
 def request_needing_fetch(fhir_server):
-    request = hook_request(
-        [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "ibrutinib", 0)]
+    return founding_request(fhir_server, missing=("procedures",))
+
+
+def test_fhir_server_not_listed_for_the_issuer_is_never_contacted(make_app, tmp_path, fhir):
+    fhir.expect_request("/fhir/Procedure").respond_with_json(
+        {"resourceType": "Bundle", "type": "searchset"}
     )
-    del request["prefetch"]["procedures"]
-    request["fhirServer"] = fhir_server
-    return request
-
-
-def test_fhir_server_not_listed_for_the_issuer_is_never_contacted(make_app, tmp_path):
-    fhir = HTTPServer(host="127.0.0.1")
-    fhir.start()
-    try:
-        fhir.expect_request("/fhir/Procedure").respond_with_json(
-            {"resourceType": "Bundle", "type": "searchset"}
-        )
-        client = make_app(trusted_issuers=issuers_file(tmp_path)).test_client()
-        response = post(client, token(), request_needing_fetch(fhir.url_for("/fhir")))
-        assert response.status_code == 412
-        assert fhir.log == []  # not one request reached it
-        allowed = make_app(
-            trusted_issuers=issuers_file(tmp_path, fhir_servers=[fhir.url_for("/fhir")])
-        ).test_client()
-        response = post(allowed, token(), request_needing_fetch(fhir.url_for("/fhir") + "/"))
-        assert response.status_code == 200
-        assert len(fhir.log) == 1
-    finally:
-        fhir.clear()
-        fhir.stop()
+    client = make_app(trusted_issuers=issuers_file(tmp_path)).test_client()
+    response = post(client, token(), request_needing_fetch(fhir.url_for("/fhir")))
+    assert response.status_code == 412
+    assert fhir.log == []  # not one request reached it
+    allowed = make_app(
+        trusted_issuers=issuers_file(tmp_path, fhir_servers=[fhir.url_for("/fhir")])
+    ).test_client()
+    response = post(allowed, token(), request_needing_fetch(fhir.url_for("/fhir") + "/"))
+    assert response.status_code == 200
+    assert len(fhir.log) == 1
 
 
 @pytest.mark.parametrize(

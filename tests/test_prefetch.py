@@ -16,18 +16,6 @@ SERVICE = "/cds-services/wm-igm-response"
 TOKEN = "token-abc"
 
 
-@pytest.fixture
-def fhir():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    release = threading.Event()
-    server.release = release
-    yield server
-    release.set()
-    server.clear()
-    server.stop()
-
-
 def base(server: HTTPServer) -> str:
     return server.url_for("/fhir")
 

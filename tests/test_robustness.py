@@ -11,12 +11,20 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from cds_service.validation import schema_errors
 
-from .builders import bundle, hook_request, ife, igm, plasmapheresis, request_for, statement
+from .builders import (
+    bundle,
+    founding_request,
+    hook_request,
+    ife,
+    igm,
+    plasmapheresis,
+    request_for,
+    statement,
+)
 
 SERVICE = "/cds-services/wm-igm-response"
 FUZZ = settings(
@@ -206,24 +214,8 @@ def test_duplicate_ids_with_different_content(call):
 # A FHIR server that misbehaves ------------------------------------------------------------
 
 
-@pytest.fixture
-def fhir():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    server.release = threading.Event()
-    yield server
-    server.release.set()
-    server.clear()
-    server.stop()
-
-
 def fetch_request(base):
-    request = hook_request(
-        [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
-    )
-    del request["prefetch"]["procedures"]
-    request["fhirServer"] = base
-    return request
+    return founding_request(base, missing=("procedures",))
 
 
 def answer_procedures(fhir, handler):
