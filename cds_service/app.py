@@ -49,6 +49,11 @@ def create_app(
         if settings.trusted_issuers
         else None
     )
+    if settings.trusted_issuers and not settings.public_base_url:
+        logging.getLogger("cds_service").warning(
+            "CDS_PUBLIC_BASE_URL is not set: the JWT audience is checked against the Host "
+            "header the client sent; set it in production"
+        )
     if settings.trusted_issuers is None:
         logging.getLogger("cds_service").warning(
             "authentication is OFF (CDS_TRUSTED_ISSUERS not set): development use only"

@@ -23,6 +23,13 @@ _CHUNK_BYTES = 64 * 1024
 class FhirFetchError(Exception):
     """Data could not be had from the FHIR server; the message says why."""
 
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+_TOO_SLOW = "the FHIR server did not answer in time"
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -61,7 +68,7 @@ class FhirClient:
         url = self._url(query)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise FhirFetchError("the FHIR server did not answer in time")
+            raise FhirFetchError(_TOO_SLOW, timed_out=True)
         headers = {"Accept": "application/fhir+json, application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -77,7 +84,7 @@ class FhirClient:
                     raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
                 body = self._read_body(response, deadline)
         except requests.Timeout:
-            raise FhirFetchError("the FHIR server did not answer in time") from None
+            raise FhirFetchError(_TOO_SLOW, timed_out=True) from None
         except requests.RequestException as error:
             raise FhirFetchError(
                 f"the FHIR server could not be reached ({type(error).__name__})"
@@ -99,7 +106,7 @@ class FhirClient:
             if size > MAX_RESPONSE_BYTES:
                 raise FhirFetchError("the FHIR server's answer is too large")
             if time.monotonic() > deadline:
-                raise FhirFetchError("the FHIR server did not answer in time")
+                raise FhirFetchError(_TOO_SLOW, timed_out=True)
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -110,7 +110,7 @@ def complete_prefetch(
             if isinstance(error, FhirFetchError):
                 raise PrefetchUnavailable(
                     f"prefetch {item.key} could not be fetched: {error}",
-                    timed_out="in time" in str(error),
+                    timed_out=error.timed_out,
                 )
             raise PrefetchUnavailable(
                 f"prefetch {item.key} could not be fetched ({type(error).__name__})"

@@ -87,7 +87,9 @@ class _Assessor:
         self.plasmaphereses = sorted(
             p.day for p in record.plasmaphereses if p.day <= latest_allowed
         )
-        self.line = current_line(lines_of_therapy(record.drug_episodes, profile), today)
+        # A drug that starts after today is planned, not given: it is in no line yet.
+        given = [episode for episode in record.drug_episodes if episode.start <= today]
+        self.line = current_line(lines_of_therapy(given, profile), today)
         self.caveats: set[Caveat] = set()
 
     # §3 ULN --------------------------------------------------------------------------

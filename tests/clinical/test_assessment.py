@@ -476,3 +476,10 @@ def test_lines_starting_after_today_are_not_current():
     episodes = [episode("ibrutinib", 0), episode("rituximab", 200)]
     result = assess(record(igm_series((-4, 3000), (100, 1400)), episodes), today_offset=103)
     assert result.line.regimen == ("ibrutinib",)
+
+
+def test_a_drug_planned_after_today_is_not_in_the_current_line():
+    episodes = [episode("bendamustine", 0), episode("rituximab", 20)]
+    result = assess(record(igm_series((-4, 3000), (5, 2900)), episodes), today_offset=10)
+    assert result.line.regimen == ("bendamustine",)
+    assert Caveat.ANTI_CD20_FLARE not in result.caveats
