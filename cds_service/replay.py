@@ -120,7 +120,7 @@ class InProcess:
             {
                 "allow_as_of": True,
                 "criteria": criteria or settings.criteria,
-                "log_level": "WARNING",
+                "log_level": "ERROR",  # no per-request lines or dev-mode warnings
                 "feedback_db": Path(self._scratch.name) / "feedback.sqlite3",
                 "public_base_url": settings.public_base_url or "http://127.0.0.1:8080",
             }
