@@ -159,6 +159,13 @@ def _months_between(first: date, last: date) -> int:
     return months - (last.day < first.day)
 
 
+def _immunofixation(assessment: Assessment) -> str | None:
+    ife = assessment.latest_immunofixation
+    if ife is None:
+        return None
+    return f"{'negative' if ife.negative else 'positive'} ({day(ife.day)})"
+
+
 def response_detail(assessment: Assessment, context: CardContext) -> str:
     rows = []
     for name, result in (
@@ -195,6 +202,7 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
             if assessment.response_since and latest
             else 0
         ),
+        immunofixation=_immunofixation(assessment),
         uln=mg_dl(assessment.uln_mg_dl) if assessment.uln_mg_dl is not None else None,
         uln_is_default=assessment.uln_is_default,
         caveats=[

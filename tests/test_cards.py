@@ -208,3 +208,12 @@ def test_text_from_the_ehr_is_escaped_in_detail(call, hostile):
     assert hostile not in detail
     assert "<script" not in detail and "<img" not in detail and "](javascript" not in detail
     assert "Observation/o3" in detail
+
+
+def test_cr_card_names_the_immunofixation_it_rests_on():
+    from cds_service.clinical.models import ImmunofixationResult
+
+    ife = ImmunofixationResult("Observation/ife", date(2025, 1, 2), negative=True)
+    a = assessment(Category.CR, latest_immunofixation=ife, caveats=(Caveat.CR_NEEDS_MARROW,))
+    (card,) = cards_for(a)
+    assert "Serum immunofixation after therapy start: **negative (2025-01-02)**" in card["detail"]

@@ -302,7 +302,6 @@ class _Assessor:
                 series=values[0].series if values else None,
                 latest=values[-1] if values else None,
                 nadir=min(values, key=_nadir_key) if values else None,
-                values=values,
                 latest_igm=latest_igm,
             )
         start = line.start
@@ -335,7 +334,6 @@ class _Assessor:
                 series=values[0].series if values else None,
                 baseline=baseline,
                 latest=latest,
-                values=values,
                 latest_igm=latest_igm,
             )
 
@@ -360,7 +358,6 @@ class _Assessor:
                 series=series,
                 baseline=baseline,
                 latest=latest,
-                values=values,
                 latest_igm=latest_igm,
             )
         sequence = [baseline] + [
@@ -385,7 +382,6 @@ class _Assessor:
             baseline=baseline,
             latest=latest,
             nadir=min(sequence, key=_nadir_key),
-            values=sequence,
             latest_igm=latest_igm,
             progression=progression,
             since=since,
@@ -411,7 +407,6 @@ class _Assessor:
         baseline: LabResult | None = None,
         latest: LabResult | None = None,
         nadir: LabResult | None = None,
-        values: list[LabResult] | None = None,
         latest_igm: LabResult | None = None,
         progression: Progression | None = None,
         since: date | None = None,
@@ -441,7 +436,6 @@ class _Assessor:
             durable=durable,
             latest_total_igm=latest_igm,
             latest_immunofixation=immunofixation,
-            lab_results=tuple(values or ()),
         )
 
 

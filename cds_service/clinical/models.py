@@ -195,8 +195,7 @@ class Assessment:
     response_since: date | None = None
     durable: bool = False
     latest_total_igm: LabResult | None = None
-    latest_immunofixation: ImmunofixationResult | None = None
-    lab_results: tuple[LabResult, ...] = ()  # the series used, in date order
+    latest_immunofixation: ImmunofixationResult | None = None  # the latest after therapy start
 
     @property
     def therapy_start(self) -> date | None:
