@@ -6,15 +6,10 @@ from typing import Any
 
 # FHIR R4 IssueType codes used here: http://hl7.org/fhir/R4/valueset-issue-type.html
 INVALID = "invalid"
-STRUCTURE = "structure"
 NOT_FOUND = "not-found"
-NOT_SUPPORTED = "not-supported"
-TOO_LONG = "too-long"
 INCOMPLETE = "incomplete"
 TIMEOUT = "timeout"
 SECURITY = "security"
-EXCEPTION = "exception"
-PROCESSING = "processing"
 
 
 def operation_outcome(

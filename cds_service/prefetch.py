@@ -36,9 +36,6 @@ class Prefetch:
     # Keys whose search stopped at the page cap: older data may be missing.
     truncated_keys: list[str] = field(default_factory=list)
 
-    def all_resources(self) -> list[dict[str, Any]]:
-        return [resource for key in self.resources for resource in self.resources[key]]
-
 
 @dataclass(frozen=True)
 class _Work:
