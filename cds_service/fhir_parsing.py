@@ -35,6 +35,8 @@ MODELS: dict[str, type] = {
 _PATIENT_REFERENCE = re.compile(
     r"^(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
 )
+_PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_RELATIVE_PREFIX = "Patient/"
 
 
 @dataclass
@@ -50,11 +52,12 @@ class ParsedResources:
     other_patient_count: int = 0
     _pending: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
 
-    def models(self, resource_type: str) -> Iterator[Any]:
+    def models(self, resource_type: str) -> Iterator[tuple[str, Any]]:
+        """(reference, model) pairs: the reference is how the card names the resource."""
         for reference, raw in self._pending.pop(resource_type, []):
             model = self._validate(reference, raw)
             if model is not None:
-                yield model
+                yield reference, model
 
     def _validate(self, reference: str, raw: dict[str, Any]) -> Any:
         try:
@@ -65,14 +68,6 @@ class ParsedResources:
             reason = f"not valid FHIR R4 ({type(error).__name__})"
             self.excluded.append(Exclusion(reference, reason))
         return None
-
-
-def reference_of(raw: dict[str, Any], position: str) -> str:
-    resource_type = raw.get("resourceType")
-    resource_id = raw.get("id")
-    if isinstance(resource_id, str) and resource_id:
-        return f"{resource_type}/{resource_id}"[:200]
-    return f"{resource_type} ({position}, no id)"[:200]
 
 
 def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | None:
@@ -89,6 +84,10 @@ def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | No
     reference = subject.get("reference")
     if not isinstance(reference, str):
         return None
+    if reference.startswith(_RELATIVE_PREFIX) and _PATIENT_ID.fullmatch(
+        reference, len(_RELATIVE_PREFIX)
+    ):
+        return reference[len(_RELATIVE_PREFIX) :]  # the usual form, read without backtracking
     match = _PATIENT_REFERENCE.match(reference)
     if not match:
         return None
@@ -130,24 +129,43 @@ def _first_error(error: ValidationError) -> str:
     return f"not valid FHIR R4: {where}: {message}{more}"
 
 
-def _dedupe(raws: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+def _candidates(
+    keyed: dict[str, list[dict[str, Any]]],
+) -> Iterator[tuple[str | None, str, dict[str, Any]]]:
+    """(type/id or None, reference, raw) for every resource of a type the assessment reads."""
+    for key, raws in keyed.items():
+        for index, raw in enumerate(raws):
+            if not isinstance(raw, dict):
+                continue
+            resource_type = raw.get("resourceType")
+            if not isinstance(resource_type, str) or resource_type not in MODELS:
+                continue
+            resource_id = raw.get("id")
+            if isinstance(resource_id, str) and resource_id:
+                identity = f"{resource_type}/{resource_id}"
+                yield identity, identity[:200], raw
+            else:
+                yield None, f"{resource_type} ({key} #{index + 1}, no id)"[:200], raw
+
+
+def _dedupe(
+    candidates: Iterable[tuple[str | None, str, dict[str, Any]]],
+) -> list[tuple[str, dict[str, Any]]]:
     """One resource per type/id, whichever prefetch keys it came through.
 
     When two copies differ, the most recently updated wins, so the result never depends
     on the order in which the client listed them.
     """
-    by_reference: dict[str, tuple[str, dict[str, Any]]] = {}
+    by_identity: dict[str, tuple[str, dict[str, Any]]] = {}
     anonymous: list[tuple[str, dict[str, Any]]] = []
-    for position, raw in raws:
-        resource_id = raw.get("id")
-        if not isinstance(resource_id, str) or not resource_id:
-            anonymous.append((position, raw))
+    for identity, reference, raw in candidates:
+        if identity is None:
+            anonymous.append((reference, raw))
             continue
-        reference = f"{raw.get('resourceType')}/{resource_id}"
-        kept = by_reference.get(reference)
+        kept = by_identity.get(identity)
         if kept is None or _version_key(raw) > _version_key(kept[1]):
-            by_reference[reference] = (position, raw)
-    return list(by_reference.values()) + anonymous
+            by_identity[identity] = (reference, raw)
+    return list(by_identity.values()) + anonymous
 
 
 def _version_key(raw: dict[str, Any]) -> tuple[str, str]:
@@ -167,19 +185,10 @@ def parse_resources(
     Medications are validated at once (records refer to them); the rest when read.
     """
     parsed = ParsedResources()
-    candidates = (
-        (f"{key} #{index + 1}", raw)
-        for key, raws in keyed.items()
-        for index, raw in enumerate(raws)
-        if isinstance(raw, dict)
-        and isinstance(raw.get("resourceType"), str)
-        and raw["resourceType"] in MODELS
-    )
-    for position, raw in _dedupe(candidates):
+    for reference, raw in _dedupe(_candidates(keyed)):
         resource_type = raw["resourceType"]
         if resource_type == "Observation" and not _is_wm_observation(raw):
             continue
-        reference = reference_of(raw, position)
         if resource_type == "Medication":
             model = parsed._validate(reference, raw)
             if model is not None and model.id:

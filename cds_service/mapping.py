@@ -64,14 +64,6 @@ def to_day(value: Any, what: str) -> dt.date:
     raise _Excluded(f"no {what}")
 
 
-def _ref(resource: Any) -> str:
-    return (
-        f"{resource.get_resource_type()}/{resource.id}"
-        if resource.id
-        else resource.get_resource_type()
-    )
-
-
 # Laboratory results ----------------------------------------------------------------------
 
 
@@ -181,7 +173,7 @@ def _immunofixation_reading(observation: Any) -> bool | None:
     return None
 
 
-def map_observation(observation: Any) -> LabResult | ImmunofixationResult | None:
+def map_observation(observation: Any, reference: str) -> LabResult | ImmunofixationResult | None:
     """Raises `_Excluded` for a relevant result that cannot be used; None if not relevant."""
     codes = _loinc_codes(observation)
     series = {SERIES_BY_LOINC[code] for code in codes if code in SERIES_BY_LOINC}
@@ -192,7 +184,6 @@ def map_observation(observation: Any) -> LabResult | ImmunofixationResult | None
         raise _Excluded("coded as more than one kind of result (" + ", ".join(sorted(codes)) + ")")
     if observation.status not in COUNTED_OBSERVATION_STATUSES:
         raise _Excluded(f"status '{observation.status}' is not a final result")
-    reference = _ref(observation)
     if is_ife:
         return _immunofixation(observation, reference)
     return _lab_result(observation, series.pop(), reference)
@@ -290,7 +281,9 @@ def _request_dates(request: Any) -> tuple[dt.date, dt.date | None]:
     return start, end
 
 
-def map_medication(resource: Any, medications: dict[str, Any]) -> list[DrugEpisode]:
+def map_medication(
+    resource: Any, reference: str, medications: dict[str, Any]
+) -> list[DrugEpisode]:
     """One episode per WM ingredient; [] when the record is not about a WM drug."""
     drugs = _medication_drugs(resource, medications)
     if not drugs:
@@ -311,7 +304,7 @@ def map_medication(resource: Any, medications: dict[str, Any]) -> list[DrugEpiso
     )
     return [
         DrugEpisode(
-            reference=_ref(resource),
+            reference=reference,
             ingredient=drug.ingredient,
             drug_class=drug.drug_class,
             start=start,
@@ -326,7 +319,7 @@ def map_medication(resource: Any, medications: dict[str, Any]) -> list[DrugEpiso
 # Plasmapheresis ----------------------------------------------------------------------------
 
 
-def map_procedure(procedure: Any) -> Plasmapheresis | None:
+def map_procedure(procedure: Any, reference: str) -> Plasmapheresis | None:
     code = procedure.code
     texts = [code.text, *(c.display for c in code.coding or [])] if code else []
     if not any(text and names_plasmapheresis(text) for text in texts):
@@ -339,19 +332,22 @@ def map_procedure(procedure: Any) -> Plasmapheresis | None:
         day = to_day(procedure.performedPeriod.start, "date")
     else:
         raise _Excluded("no date (performedDateTime or performedPeriod.start)")
-    return Plasmapheresis(reference=_ref(procedure), day=day)
+    return Plasmapheresis(reference=reference, day=day)
 
 
 # The whole record ------------------------------------------------------------------------
 
 
-def _each(resources: Iterable[Any], mapper: Any, excluded: list[Exclusion]) -> list[Any]:
+def _each(
+    resources: Iterable[tuple[str, Any]], mapper: Any, excluded: list[Exclusion]
+) -> list[Any]:
+    """Map each (reference, model); a resource that cannot be used is reported, not lost."""
     mapped: list[Any] = []
-    for resource in resources:
+    for reference, resource in resources:
         try:
-            result = mapper(resource)
+            result = mapper(resource, reference)
         except _Excluded as error:
-            excluded.append(Exclusion(_ref(resource), error.reason))
+            excluded.append(Exclusion(reference, error.reason))
             continue
         if isinstance(result, list):
             mapped.extend(result)
@@ -365,7 +361,7 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
     observations = _each(parsed.models("Observation"), map_observation, excluded)
     episodes = _each(
         [*parsed.models("MedicationStatement"), *parsed.models("MedicationRequest")],
-        lambda resource: map_medication(resource, parsed.medications),
+        lambda resource, reference: map_medication(resource, reference, parsed.medications),
         excluded,
     )
     procedures = _each(parsed.models("Procedure"), map_procedure, excluded)

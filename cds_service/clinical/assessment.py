@@ -87,6 +87,7 @@ class _Assessor:
         self.plasmaphereses = sorted(
             p.day for p in record.plasmaphereses if p.day <= latest_allowed
         )
+        self.plasmapheresis_window = timedelta(days=profile.plasmapheresis_window_days)
         # A drug that starts after today is planned, not given: it is in no line yet.
         given = [episode for episode in record.drug_episodes if episode.start <= today]
         self.line = current_line(lines_of_therapy(given, profile), today)
@@ -100,7 +101,7 @@ class _Assessor:
 
     # §4.2 plasmapheresis -------------------------------------------------------------
     def after_plasmapheresis(self, day: date) -> bool:
-        window = timedelta(days=self.profile.plasmapheresis_window_days)
+        window = self.plasmapheresis_window
         return any(p <= day <= p + window for p in self.plasmaphereses)
 
     def series_values(self, series: Series) -> list[LabResult]:
