@@ -29,7 +29,7 @@ from .fhir_client import FhirClient
 from .fhir_parsing import parse_resources
 from .mapping import to_patient_record
 from .prefetch import complete_prefetch
-from .validation import InvalidBody, validate
+from .validation import InvalidBody, check_prefetch_values, validate
 
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
 AS_OF_EXTENSION = "wm-igm-as-of"
@@ -121,6 +121,7 @@ class PatientViewService:
             instance = request.get("hookInstance")
             stats.hook_instance = instance if isinstance(instance, str) else None
         validate("request", request)
+        check_prefetch_values(request, PREFETCH_TEMPLATES)
         today = self._today(request, today)
         patient_id = request["context"]["patientId"]
         _, executor = self._resources.get()

@@ -6,6 +6,8 @@ The schemas are package data (`cds_service/schemas/`), compiled once per process
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -92,6 +94,36 @@ def validate(name: str, document: Any) -> None:
         error = errors[0]
         where = _path(error)
         raise InvalidBody(f"{where}: {_message(error)}", location=where)
+
+
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+
+
+def check_prefetch_values(request: Mapping[str, Any], keys: Iterable[str]) -> None:
+    """Each prefetch value the service will read is null or a FHIR resource: an object with a
+    `resourceType`. (Its content is validated as FHIR later, resource by resource.)"""
+    prefetch = request.get("prefetch") or {}
+    for key in keys:
+        if key not in prefetch or prefetch[key] is None:
+            continue
+        value = prefetch[key]
+        where = f"prefetch.{key}"
+        if not isinstance(value, dict):
+            raise InvalidBody(f"{where}: a FHIR resource or null, not {_json_type(value)}", where)
+        resource_type = value.get("resourceType")
+        if not isinstance(resource_type, str) or not _RESOURCE_TYPE.fullmatch(resource_type):
+            where += ".resourceType"
+            raise InvalidBody(f"{where}: missing or not a FHIR resource type", where)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return "a number"
 
 
 def _error_rank(error: ValidationError) -> tuple[int, str]:

@@ -121,6 +121,34 @@ def test_schema_error_names_the_field(client, mutate, field):
     assert field in outcome_text(response)
 
 
+@pytest.mark.parametrize(
+    "value, location, expected",
+    [
+        ([1, 2], "prefetch.observations", "not an array"),
+        ("Bundle", "prefetch.observations", "not a string"),
+        (7, "prefetch.observations", "not a number"),
+        ({"entry": []}, "prefetch.observations.resourceType", "resource type"),
+        ({"resourceType": "bundle"}, "prefetch.observations.resourceType", "resource type"),
+        ({"resourceType": ["Bundle"]}, "prefetch.observations.resourceType", "resource type"),
+    ],
+)
+def test_a_prefetch_value_that_is_not_a_resource_is_400(client, value, location, expected):
+    request = hook_request()
+    request["prefetch"]["observations"] = value
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["issue"][0]["expression"] == [location]
+    assert expected in body["issue"][0]["diagnostics"]
+
+
+def test_prefetch_keys_the_service_did_not_ask_for_are_ignored(client):
+    request = hook_request()
+    request["prefetch"]["somethingElse"] = [1, 2]
+    request["prefetch"][""] = None
+    assert client.post(SERVICE, json=request).status_code == 200
+
+
 def test_body_over_the_limit_is_413(make_app):
     client = make_app(max_body_bytes=1000).test_client()
     request = hook_request([igm(f"o{i}", i, 1000) for i in range(30)])
