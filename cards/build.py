@@ -54,6 +54,9 @@ class CardContext:
     today: date
 
 
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
 @cache
 def _templates() -> Environment:
     # Markdown, not HTML: escaping is explicit (escape_markdown) for EHR-supplied text.
@@ -71,7 +74,7 @@ def _render(name: str, **values: Any) -> str:
     text = _templates().get_template(name).render(**values)
     lines = [line.rstrip() for line in text.strip().splitlines()]
     # Sections are separated by one blank line however many conditional blocks were empty.
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines))
 
 
 def caveat_url(base_url: str, caveat: Caveat) -> str:

@@ -361,10 +361,11 @@ class _Assessor:
                 latest=latest,
                 latest_igm=latest_igm,
             )
+        after_baseline = baseline.sort_key
         sequence = [baseline] + [
             v
             for v in values
-            if v.sort_key > baseline.sort_key and not self.after_plasmapheresis(v.day)
+            if v.sort_key > after_baseline and not self.after_plasmapheresis(v.day)
         ]
         change = percent_change(baseline.value_mg_dl, latest.value_mg_dl)
         progression = self.progression(sequence, line)
