@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 _BUSY_TIMEOUT_SECONDS = 10
+_PREPARE_RETRY_SECONDS = 0.05
 
 
 def prepare(path: Path, schema: str) -> None:
-    """Create the folder, switch the file to WAL (several writers) and create tables."""
+    """Create the folder, switch the file to WAL (several writers) and create tables.
+
+    gunicorn starts its workers together, and they prepare a new file at the same moment.
+    SQLite answers "database is locked" at once, without waiting out the busy timeout, when
+    two connections would otherwise deadlock upgrading their locks; both steps are
+    idempotent, so they are retried until the busy timeout has passed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(path) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(schema)
+    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            with connect(path) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(schema)
+            return
+        except sqlite3.OperationalError as error:
+            busy = error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(_PREPARE_RETRY_SECONDS)
 
 
 @contextmanager
