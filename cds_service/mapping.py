@@ -281,9 +281,7 @@ def _request_dates(request: Any) -> tuple[dt.date, dt.date | None]:
     return start, end
 
 
-def map_medication(
-    resource: Any, reference: str, medications: dict[str, Any]
-) -> list[DrugEpisode]:
+def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -> list[DrugEpisode]:
     """One episode per WM ingredient; [] when the record is not about a WM drug."""
     drugs = _medication_drugs(resource, medications)
     if not drugs:
