@@ -35,7 +35,7 @@ import payloads  # noqa: E402  (bench/ is not a package)
 GUNICORN_SETTINGS = ["--workers", "2", "--worker-class", "sync"]
 SIZES = (10, 100, 1000, 5000)
 TYPICAL, LARGE = 40, 1000
-ROUNDS = 3
+ROUNDS = 5
 
 
 @dataclass
@@ -130,7 +130,10 @@ def wrk(url: str, body: Path | None, connections: int, seconds: int, label: str)
     if body is not None:
         command[1:1] = ["-s", str(HERE / "post.lua")]
         env["BODY"] = str(body)
-    output = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    finished = subprocess.run(command, capture_output=True, text=True, env=env)
+    if finished.returncode != 0:
+        raise RuntimeError(f"wrk failed on {url}: {finished.stderr.strip() or finished.stdout}")
+    output = finished.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))
