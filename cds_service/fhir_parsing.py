@@ -32,10 +32,11 @@ MODELS: dict[str, type] = {
     "Procedure": Procedure,
     "Medication": Medication,
 }
+_FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"
 _PATIENT_REFERENCE = re.compile(
-    r"^(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
+    rf"^(?:(?P<base>.+)/)?Patient/(?P<id>{_FHIR_ID})(?:/_history/[^/]+)?$"
 )
-_PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_PATIENT_ID = re.compile(_FHIR_ID)
 _RELATIVE_PREFIX = "Patient/"
 
 

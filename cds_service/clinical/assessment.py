@@ -361,11 +361,9 @@ class _Assessor:
                 latest=latest,
                 latest_igm=latest_igm,
             )
-        after_baseline = baseline.sort_key
+        baseline_key = baseline.sort_key
         sequence = [baseline] + [
-            v
-            for v in values
-            if v.sort_key > after_baseline and not self.after_plasmapheresis(v.day)
+            v for v in values if v.sort_key > baseline_key and not self.after_plasmapheresis(v.day)
         ]
         change = percent_change(baseline.value_mg_dl, latest.value_mg_dl)
         progression = self.progression(sequence, line)
