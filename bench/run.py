@@ -1,8 +1,8 @@
 """`make bench`: the service against its floors, on loopback, in one run, as one table.
 
-Every server runs under the same gunicorn settings (2 gthread workers x 4 threads); the
-load comes from wrk in a separate process. Ratios from one run are what count: absolute
-times on a shared 2-core machine drift.
+The floors and the service run under the same gunicorn settings (2 sync workers; only the
+slow FHIR server, which sleeps, is threaded); the load comes from wrk in a separate process.
+Ratios from one run are what count: absolute times on a shared 2-core machine drift.
 """
 
 from __future__ import annotations
