@@ -16,6 +16,7 @@ from cds_service.clinical.models import (
     Assessment,
     Category,
     Caveat,
+    ImmunofixationResult,
     LabResult,
     MonitoringDue,
     Progression,
@@ -211,8 +212,6 @@ def test_text_from_the_ehr_is_escaped_in_detail(call, hostile):
 
 
 def test_cr_card_names_the_immunofixation_it_rests_on():
-    from cds_service.clinical.models import ImmunofixationResult
-
     ife = ImmunofixationResult("Observation/ife", date(2025, 1, 2), negative=True)
     a = assessment(Category.CR, latest_immunofixation=ife, caveats=(Caveat.CR_NEEDS_MARROW,))
     (card,) = cards_for(a)

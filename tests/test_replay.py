@@ -11,7 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app
-from cds_service.replay import main
+from cds_service.replay import check, main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -146,8 +146,6 @@ def test_directory_copy_replays_like_the_original(capsys, tmp_path):
 
 
 def test_a_response_that_breaks_the_cds_hooks_schema_is_a_failure():
-    from cds_service.replay import check
-
     broken = {"cards": [{"summary": "x" * 200, "indicator": "info", "source": {"label": "s"}}]}
     differences = check({"cards": 1}, 200, broken)
     assert differences and differences[0].startswith(
