@@ -1,113 +1,47 @@
-"""Benchmark payloads: CDS Hooks requests for synthetic patients of a given size."""
+"""Benchmark payloads: CDS Hooks requests for synthetic patients of a given size.
+
+The resources come from the fixture builder (`fixtures/generate.py`), so the benchmark
+patient is shaped like the fixtures: like real EHR data.
+"""
 
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import date, timedelta
+import sys
+from pathlib import Path
 from typing import Any
 
-START = date(2016, 3, 1)
-UCUM = "http://unitsofmeasure.org"
-LOINC = "http://loinc.org"
-PATIENT = "bench-1"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
+from generate import Patient  # fixtures/ is not a package: imported from its folder
+
+SPAN_DAYS = 3650  # ten years, ending on the fixtures' day 0 (in the past, whatever today is)
 
 
-def _observation(n: int, code: str, day: date, value: Any, unit: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": f"obs-{code}-{n}",
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "laboratory",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": LOINC, "code": code, "display": "lab"}]},
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "effectiveDateTime": f"{day.isoformat()}T08:30:00-05:00",
-        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
-        "referenceRange": [
-            {"high": {"value": 230, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"}}
-        ],
-    }
-
-
-def _statement(n: int, name: str, start: date, end: date | None) -> dict[str, Any]:
-    period = {"start": start.isoformat(), **({"end": end.isoformat()} if end else {})}
-    return {
-        "resourceType": "MedicationStatement",
-        "id": f"ms-{n}",
-        "status": "completed" if end else "active",
-        "medicationCodeableConcept": {"text": name},
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "effectivePeriod": period,
-    }
-
-
-def patient(igm_results: int) -> dict[str, list[dict[str, Any]]]:
+def patient(igm_results: int) -> Patient:
     """`igm_results` IgM values over ten years, an IFE, other labs, three drug episodes.
 
     IgM falls from 4000 towards 1000 mg/dL; BR in the first year, zanubrutinib from year 4.
     """
-    span = 3650
-    observations = [
-        _observation(
-            n,
-            "2472-9",
-            START + timedelta(days=n * span // igm_results),
-            4000 - (n * 3000) // igm_results,
-            "mg/dL",
-        )
-        for n in range(igm_results)
-    ]
-    ife = _observation(0, "25700-6", START + timedelta(days=span), 0, "mg/dL")
-    del ife["valueQuantity"], ife["referenceRange"]
-    ife["valueCodeableConcept"] = {"text": "Negative"}
-    observations.append(ife)
-    for n in range(10):  # haemoglobin and creatinine from the same draws: not ours
-        observations.append(_observation(n, "718-7", START + timedelta(days=n * 300), 12.1, "g/dL"))
-        observations.append(
-            _observation(n, "2160-0", START + timedelta(days=n * 300), 0.9, "mg/dL")
-        )
-    statements = [
-        _statement(1, "bendamustine", START + timedelta(days=10), START + timedelta(days=180)),
-        _statement(2, "rituximab", START + timedelta(days=10), START + timedelta(days=180)),
-        _statement(3, "zanubrutinib", START + timedelta(days=1500), None),
-    ]
-    return {"observations": observations, "statements": statements}
-
-
-def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources],
-    }
+    bench = Patient("bench", "benchmark patient", expected={})
+    first = -SPAN_DAYS
+    for n in range(igm_results):
+        bench.igm(first + n * SPAN_DAYS // igm_results, 4000 - (n * 3000) // igm_results)
+    bench.ife(0, negative=True)
+    for n in range(10):
+        bench.other_labs(first + n * 300)
+    bench.statement("bendamustine", first + 10, first + 180)
+    bench.statement("rituximab", first + 10, first + 180)
+    bench.statement("zanubrutinib", first + 1500)
+    return bench
 
 
 def request(
     igm_results: int, prefetch: bool = True, fhir_server: str | None = None
 ) -> dict[str, Any]:
-    data = patient(igm_results)
-    document: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.UUID(int=igm_results)),
-        "context": {"userId": "Practitioner/bench", "patientId": PATIENT},
-    }
-    if prefetch:
-        document["prefetch"] = {
-            "patient": {"resourceType": "Patient", "id": PATIENT},
-            "observations": _bundle(data["observations"]),
-            "medicationStatements": _bundle(data["statements"]),
-            "medicationRequests": _bundle([]),
-            "procedures": _bundle([]),
-        }
+    document = patient(igm_results).request()
+    del document["extension"]  # the fixtures' expected answer and "today": not for the bench
+    if not prefetch:
+        del document["prefetch"]
     if fhir_server:
         document["fhirServer"] = fhir_server
     return document

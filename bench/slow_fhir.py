@@ -14,24 +14,14 @@ QUERY_DELAY_SECONDS = 0.05
 
 def create_app() -> Flask:
     app = Flask(__name__)
-    data = payloads.patient(40)
-    by_type = {
-        "Observation": data["observations"],
-        "MedicationStatement": data["statements"],
-        "MedicationRequest": [],
-        "Procedure": [],
-    }
+    prefetch = payloads.request(40)["prefetch"]
     bodies = {
-        kind: json.dumps(
-            {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": r} for r in items],
-            }
-        )
-        for kind, items in by_type.items()
+        "Observation": json.dumps(prefetch["observations"]),
+        "MedicationStatement": json.dumps(prefetch["medicationStatements"]),
+        "MedicationRequest": json.dumps(prefetch["medicationRequests"]),
+        "Procedure": json.dumps(prefetch["procedures"]),
     }
-    patient = json.dumps({"resourceType": "Patient", "id": payloads.PATIENT})
+    patient = json.dumps(prefetch["patient"])
 
     @app.get("/fhir/Patient/<pid>")
     def read_patient(pid: str) -> Response:
