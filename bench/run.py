@@ -300,6 +300,7 @@ def main() -> int:
         f"cost growth 1000 -> 5000 IgM of floor B itself {growth(sizes_b):.2f}"
     )
     (workdir / "result.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2))
+    print(f"\nserver logs, payloads and result.json: {workdir}")
     return 1 if failed else 0
 
 
