@@ -32,12 +32,9 @@ MODELS: dict[str, type] = {
     "Procedure": Procedure,
     "Medication": Medication,
 }
-_FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"
 _PATIENT_REFERENCE = re.compile(
-    rf"^(?:(?P<base>.+)/)?Patient/(?P<id>{_FHIR_ID})(?:/_history/[^/]+)?$"
+    r"^(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
 )
-_PATIENT_ID = re.compile(_FHIR_ID)
-_RELATIVE_PREFIX = "Patient/"
 
 
 @dataclass
@@ -85,10 +82,6 @@ def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | No
     reference = subject.get("reference")
     if not isinstance(reference, str):
         return None
-    if reference.startswith(_RELATIVE_PREFIX) and _PATIENT_ID.fullmatch(
-        reference, len(_RELATIVE_PREFIX)
-    ):
-        return reference[len(_RELATIVE_PREFIX) :]  # the usual form, read without backtracking
     match = _PATIENT_REFERENCE.match(reference)
     if not match:
         return None
