@@ -1,25 +1,31 @@
-"""IgM response assessment under IWWM-6 (clinical-rules.md §4 and §5), step by step.
+"""IgM response assessment under IWWM-6 (clinical-rules.md §4, §5 and §7), step by step.
 
 `assess_response` is a pure function of the patient's record, the criteria profile and
-"today". Arithmetic is exact (`Fraction`); thresholds compare unrounded values.
+"today". Arithmetic is exact (`Fraction`, `Decimal` products); thresholds compare
+unrounded values.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Context, Decimal
+from enum import Enum
 from fractions import Fraction
 
 from .criteria import CriteriaProfile
 from .dates import add_months
+from .laboratory import one_value_per_day
 from .models import (
     CAVEAT_ORDER,
     Assessment,
     Category,
     Caveat,
+    ContinuingFrom,
     DrugClass,
     Exclusion,
+    Hyperviscosity,
+    IfeReading,
     ImmunofixationResult,
     LabResult,
     PatientRecord,
@@ -27,7 +33,8 @@ from .models import (
     Series,
     TherapyLine,
 )
-from .therapy import current_line, lines_of_therapy
+from .therapy import treatment_history
+from .valuesets import SLOW_RESPONSE_INGREDIENTS
 
 # Enough digits that products of laboratory values are never rounded.
 _EXACT = Context(prec=200)
@@ -35,9 +42,23 @@ _EXACT = Context(prec=200)
 NO_TREATMENT = "no WM treatment found"
 NO_RESULTS = "no IgM or M-spike results"
 NO_ON_TREATMENT_RESULT = "no on-treatment result yet"
+ALL_AFTER_PLASMAPHERESIS = (
+    "every result since therapy start was measured within {days} days after plasmapheresis"
+)
 LATEST_AFTER_PLASMAPHERESIS = (
     "the latest result was measured within {days} days after plasmapheresis"
 )
+NO_BASELINE = "no usable {series} result in the {days} days up to therapy start ({start})"
+BASELINE_ABOVE_RANGE = "baseline above the reporting range"
+LATEST_ABOVE_RANGE = (
+    "the latest {series} is above the laboratory's reporting range: ask for a diluted result"
+)
+RISE_UNCONFIRMED = "rise not yet confirmed: repeat {series}"
+RISE_IN_FLARE = "{series} rose during the anti-CD20 flare window (until {until})"
+RISE_IN_HOLD = "{series} rose during or just after a BTK-inhibitor hold (until {until})"
+RISE_IN_RECOVERY = "{series} falling after the flare or hold window (until {until}): repeat {series}"
+NO_BASELINE_PD = "no pre-treatment baseline: progression judged from the on-treatment nadir"
+SERIES_WORDS = {Series.TOTAL_IGM: "IgM", Series.M_SPIKE: "M-spike"}
 
 
 def displayed_percent(change: Fraction) -> Decimal:
@@ -51,16 +72,85 @@ def percent_change(baseline: Decimal, latest: Decimal) -> Fraction:
     return (Fraction(latest) - Fraction(baseline)) / Fraction(baseline) * 100
 
 
+def _at_least(value: Decimal, factor: Fraction, reference: Decimal) -> bool:
+    """value >= factor * reference, exactly."""
+    return _EXACT.multiply(value, factor.denominator) >= _EXACT.multiply(
+        reference, factor.numerator
+    )
+
+
+def _nadir_key(result: LabResult) -> tuple[Decimal, date, str]:
+    # The lowest value; a bound counts at its bound value; on a tie, the earliest.
+    return (result.value_mg_dl, result.day, result.reference)
+
+
+def _nadir(values: list[LabResult]) -> LabResult | None:
+    """§4.5: a lower bound (">7000") is never a nadir candidate."""
+    candidates = [v for v in values if not v.lower_bound]
+    return min(candidates, key=_nadir_key) if candidates else None
+
+
+class _Rise(Enum):
+    NONE = "none"
+    RISE = "rise"
+    AFTER_CR = "after-cr"  # would be a rise, but the monoclonal protein has not come back
+
+
 @dataclass(frozen=True)
 class _Window:
-    """A period in which a rise is no evidence of progression (§4.6)."""
+    """§4.6: a period in which a rise is no evidence of progression."""
 
     start: date
-    end: date | None  # None: still open
+    end: date
     caveat: Caveat
 
     def contains(self, day: date) -> bool:
-        return self.start <= day and (self.end is None or day <= self.end)
+        return self.start <= day <= self.end
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Why a value is no evidence of progression: inside a window, or in its recovery."""
+
+    window: _Window
+    until: date
+    recovery: bool
+
+
+@dataclass
+class _Progress:
+    """§4.5 on one sequence of values."""
+
+    confirmed_index: int | None = None
+    nadir: LabResult | None = None  # m of the first confirming pair
+    possible: bool = False
+    after_cr: bool = False  # vn was discounted by the after-CR rule
+    suppressed: list[_Block] = field(default_factory=list)
+
+
+@dataclass
+class _Track:
+    """One series read against one line: baseline, the values after therapy start, §4.5."""
+
+    series: Series
+    values: list[LabResult]  # every value of the series (one per day), in date order
+    baseline: LabResult | None
+    sequence: list[LabResult]  # v0 (when there is a baseline), v1 ... vn: not plasma-affected
+    after_start: list[LabResult]  # every value dated after therapy start
+    progress: _Progress
+
+    @property
+    def latest(self) -> LabResult | None:
+        return self.values[-1] if self.values else None
+
+    @property
+    def usable(self) -> bool:
+        """§4.1: a baseline and a value after therapy start that is not plasma-affected."""
+        return self.baseline is not None and len(self.sequence) > 1
+
+    @property
+    def confirmed(self) -> bool:
+        return self.progress.confirmed_index is not None
 
 
 class _Assessor:
@@ -79,132 +169,219 @@ class _Assessor:
                 )
             else:
                 results.append(result)
-        self.all_results = sorted(results, key=lambda r: r.sort_key)
+        per_day = one_value_per_day(results, profile)
+        self.values = per_day.values
+        self.discordances = per_day.discordances
+        self.excluded.extend(per_day.replaced)
         self.immunofixations = sorted(
             (i for i in record.immunofixations if i.day <= latest_allowed),
             key=lambda i: (i.day, i.reference),
         )
         self.plasmaphereses = sorted(
-            p.day for p in record.plasmaphereses if p.day <= latest_allowed
+            (p for p in record.plasmaphereses if p.day <= latest_allowed), key=lambda p: p.day
         )
-        self.plasmapheresis_window = timedelta(days=profile.plasmapheresis_window_days)
-        # A drug that starts after today is planned, not given: it is in no line yet.
-        given = [episode for episode in record.drug_episodes if episode.start <= today]
-        self.line = current_line(lines_of_therapy(given, profile), today)
+        self.viscosities = sorted(
+            (v for v in record.viscosities if v.day <= latest_allowed), key=lambda v: v.day
+        )
         self.caveats: set[Caveat] = set()
+        self.rise_after_cr = False
+        history = treatment_history(record.drug_episodes, today, profile, self)
+        self.excluded.extend(history.excluded)
+        self.anti_cd20_starts = history.anti_cd20_starts
+        self.line = history.current_line(today)
 
-    # §3 ULN --------------------------------------------------------------------------
+    # §3.1 ULN ---------------------------------------------------------------------------------
     def uln(self, result: LabResult) -> tuple[Decimal, bool]:
         if result.uln_mg_dl is not None and result.uln_mg_dl > 0:
             return result.uln_mg_dl, False
         return self.profile.default_uln_mg_dl, True
 
-    # §4.2 plasmapheresis -------------------------------------------------------------
+    # §3.6 plasmapheresis ----------------------------------------------------------------------
     def after_plasmapheresis(self, day: date) -> bool:
-        window = self.plasmapheresis_window
-        return any(p <= day <= p + window for p in self.plasmaphereses)
+        window = timedelta(days=self.profile.plasmapheresis_window_days)
+        return any(p.day <= day <= p.day + window for p in self.plasmaphereses)
 
-    def series_values(self, series: Series) -> list[LabResult]:
-        # A lower bound (">7000") says too little for a response: left out when mapped,
-        # except for the hyperviscosity check.
-        return [r for r in self.all_results if r.series == series and not r.lower_bound]
+    def plasmapheresis_between(self, first: date, last: date) -> bool:
+        return any(first <= p.day <= last for p in self.plasmaphereses)
 
-    # §4.2 baseline --------------------------------------------------------------------
+    # §4.2 baseline -------------------------------------------------------------------------
     def baseline(self, values: list[LabResult], therapy_start: date) -> LabResult | None:
         earliest = therapy_start - timedelta(days=self.profile.baseline_window_days)
         for result in reversed(values):
             if result.day > therapy_start or result.day < earliest:
                 continue
             if result.upper_bound or result.value_mg_dl <= 0:
-                continue  # a bound is never a baseline; a zero gives no change
+                continue  # an upper bound is never a baseline; a zero gives no change
             if self.after_plasmapheresis(result.day):
                 continue
             return result
         return None
 
-    def usable(self, values: list[LabResult], therapy_start: date) -> bool:
-        """§4.1: a series is usable with a baseline and an on-treatment value."""
-        return self.baseline(values, therapy_start) is not None and any(
-            r.day > therapy_start for r in values
-        )
+    def track(self, series: Series, line: TherapyLine, before: date | None = None) -> _Track:
+        values = [v for v in self.values[series] if before is None or v.day < before]
+        baseline = self.baseline(values, line.start)
+        after_start = [v for v in values if v.day > line.start]
+        sequence = ([baseline] if baseline else []) + [
+            v for v in after_start if not self.after_plasmapheresis(v.day)
+        ]
+        progress = self.progression(sequence, series, self.windows(line))
+        return _Track(series, values, baseline, sequence, after_start, progress)
 
-    # §4.6 suppression windows -----------------------------------------------------------
+    # §4.5 rises --------------------------------------------------------------------------
+    def rise(self, value: LabResult, nadir: LabResult, series: Series) -> _Rise:
+        if value.upper_bound:
+            return _Rise.NONE  # "<25" can never prove a rise
+        amount, lowest = value.value_mg_dl, nadir.value_mg_dl
+        if not _at_least(amount, self.profile.progression_factor, lowest):
+            return _Rise.NONE
+        if series == Series.TOTAL_IGM:
+            if amount <= self.uln(value)[0]:
+                return _Rise.NONE  # inside the normal range: noise, not progression
+        elif amount < self.profile.m_spike_rise_floor_mg_dl:
+            return _Rise.NONE  # a band too small to quantify reliably
+        floor = self.profile.progression_min_rise_mg_dl
+        if floor is not None and amount - lowest < floor:
+            return _Rise.NONE
+        if series == Series.TOTAL_IGM and self.discounted_after_cr(value, nadir):
+            return _Rise.AFTER_CR
+        return _Rise.RISE
+
+    def discounted_after_cr(self, value: LabResult, nadir: LabResult) -> bool:
+        """§4.5 after a complete response: polyclonal IgM recovers after rituximab; relapse is
+        the return of the monoclonal protein."""
+        if nadir.value_mg_dl > self.uln(nadir)[0]:
+            return False
+        if value.value_mg_dl > self.profile.after_cr_uln_multiple * self.uln(value)[0]:
+            return False
+        readable = [
+            i
+            for i in self.immunofixations
+            if i.day <= value.day and i.reading != IfeReading.UNREADABLE
+        ]
+        if not readable or not readable[-1].negative:
+            return False
+        negative_day = readable[-1].day
+        return not self.protein_back_after(negative_day)
+
+    def protein_back_after(self, day: date) -> bool:
+        positive_ife = any(
+            i.day > day and i.reading == IfeReading.POSITIVE for i in self.immunofixations
+        )
+        m_spike = any(v.day > day and v.value_mg_dl > 0 for v in self.values[Series.M_SPIKE])
+        return positive_ife or m_spike
+
+    # §4.6 suppression windows ----------------------------------------------------------------
     def windows(self, line: TherapyLine) -> list[_Window]:
+        profile = self.profile
         windows = []
-        flare = timedelta(days=self.profile.flare_window_days)
-        after_hold = timedelta(days=self.profile.post_hold_window_days)
         for course in line.courses_of(DrugClass.ANTI_CD20):
-            windows.append(_Window(course.start, course.start + flare, Caveat.ANTI_CD20_FLARE))
+            if course in line.recourses:
+                continue  # maintenance opens no window: back-to-back windows hide progression
+            end = course.start + timedelta(days=profile.flare_window_days)
+            windows.append(_Window(course.start, end, Caveat.ANTI_CD20_FLARE))
         for course in line.courses_of(DrugClass.BTKI):
             for hold in course.holds:
                 if hold.start is None:
                     continue  # start unknown: the caveat is shown, nothing is suppressed
-                end = hold.resumed + after_hold if hold.resumed else None
+                if hold.resumed is not None:
+                    end = hold.resumed + timedelta(days=profile.post_hold_window_days)
+                else:
+                    end = hold.start + timedelta(days=profile.open_hold_window_days)
                 windows.append(_Window(hold.start, end, Caveat.BTKI_INTERRUPTION))
         return windows
 
-    # §4.5 progression ---------------------------------------------------------------
-    def rises(self, value: LabResult, nadir: Decimal) -> bool:
-        if value.upper_bound:
-            return False  # "<25" can never prove a rise
-        factor = self.profile.progression_factor
-        # value >= factor * nadir, exactly: value * denominator >= nadir * numerator.
-        if _EXACT.multiply(value.value_mg_dl, factor.denominator) < _EXACT.multiply(
-            nadir, factor.numerator
-        ):
-            return False
-        floor = self.profile.progression_min_rise_mg_dl
-        return floor is None or value.value_mg_dl - nadir >= floor
+    def blocks(
+        self, value: LabResult, windows: list[_Window], sequence: list[LabResult]
+    ) -> list[_Block]:
+        """The windows (and recovery periods) that make `value` no evidence of progression."""
+        found = []
+        recovery = timedelta(days=self.profile.recovery_days)
+        for window in windows:
+            if window.contains(value.day):
+                found.append(_Block(window, window.end, recovery=False))
+                continue
+            if not window.end < value.day <= window.end + recovery:
+                continue
+            inside = [v.value_mg_dl for v in sequence if window.contains(v.day)]
+            if inside and value.value_mg_dl <= max(inside):
+                found.append(_Block(window, window.end + recovery, recovery=True))
+        return found
 
-    def progression(self, values: list[LabResult], line: TherapyLine) -> Progression | None:
-        """values: v0 (baseline) ... vn (latest), plasmapheresis-affected values skipped."""
-        windows = self.windows(line)
+    # §4.5 progression -----------------------------------------------------------------------
+    def progression(
+        self, sequence: list[LabResult], series: Series, windows: list[_Window]
+    ) -> _Progress:
+        progress = _Progress()
+        n = len(sequence) - 1
+        for k in range(2, n + 1):
+            nadir = _nadir(sequence[: k - 1])
+            if nadir is None:
+                continue
+            pair = (sequence[k - 1], sequence[k])
+            if all(self.rise(v, nadir, series) == _Rise.RISE for v in pair):
+                blocked = [b for v in pair for b in self.blocks(v, windows, sequence)]
+                if not blocked:
+                    progress.confirmed_index, progress.nadir = k, nadir
+                    return progress
+                progress.suppressed += blocked
+        nadir = _nadir(sequence[:n]) if n >= 1 else None
+        if nadir is not None:
+            latest_rise = self.rise(sequence[n], nadir, series)
+            if latest_rise == _Rise.RISE:
+                blocked = self.blocks(sequence[n], windows, sequence)
+                progress.suppressed += blocked
+                progress.possible = not blocked
+            progress.after_cr = latest_rise == _Rise.AFTER_CR
+        return progress
 
-        def suppressing(*points: LabResult) -> set[Caveat]:
-            return {w.caveat for w in windows for p in points if w.contains(p.day)}
+    # §3.5 the questions rules 2 and 3 ask of a line built so far ----------------------------
+    def rise_before(self, line: TherapyLine, day: date) -> bool:
+        for series in Series:
+            sequence = self.track(series, line, before=day).sequence
+            for k in range(1, len(sequence)):
+                nadir = _nadir(sequence[:k])
+                if nadir is not None and self.rise(sequence[k], nadir, series) == _Rise.RISE:
+                    return True
+        return False
 
-        n = len(values) - 1
-        suppressed: set[Caveat] = set()
-        if n >= 2:
-            nadir = min(v.value_mg_dl for v in values[: n - 1])
-            if self.rises(values[n - 1], nadir) and self.rises(values[n], nadir):
-                suppressed = suppressing(values[n - 1], values[n])
-                if not suppressed:
-                    return Progression.CONFIRMED
-        if n >= 1:
-            nadir = min(v.value_mg_dl for v in values[:n])
-            if self.rises(values[n], nadir):
-                latest_suppressed = suppressing(values[n])
-                if not latest_suppressed:
-                    self.caveats.add(Caveat.UNCONFIRMED_PROGRESSION)
-                    self.caveats |= suppressed
-                    return Progression.POSSIBLE
-                suppressed |= latest_suppressed
-        if suppressed:
-            self.caveats |= suppressed
-            return Progression.SUPPRESSED
-        return None
+    def confirmed_pd_before(self, line: TherapyLine, day: date) -> bool:
+        return any(self.track(series, line, before=day).confirmed for series in Series)
 
     # §4.7 CR ------------------------------------------------------------------------------
-    def latest_immunofixation(self, therapy_start: date) -> ImmunofixationResult | None:
-        after_start = [i for i in self.immunofixations if i.day > therapy_start]
-        return after_start[-1] if after_start else None
+    def complete_response(self, track: _Track, start: date) -> tuple[date, date] | None:
+        """(the first day of the run at or below the ULN, the negative IFE's day) when the
+        CR criteria hold, else None."""
+        latest = track.latest
+        if latest is None or latest.lower_bound:
+            return None
+        if track.series == Series.M_SPIKE and latest.value_mg_dl != 0:
+            return None
+        igm_after = [v for v in self.values[Series.TOTAL_IGM] if v.day > start]
+        run = self.latest_run(igm_after, lambda v: v.value_mg_dl <= self.uln(v)[0])
+        if not run or run[-1] is not igm_after[-1]:
+            return None
+        after_start = [i for i in self.immunofixations if i.day > start]
+        readable = [i for i in after_start if i.reading != IfeReading.UNREADABLE]
+        if not readable or not readable[-1].negative:
+            return None
+        negative = readable[-1]
+        if any(i.reading == IfeReading.UNREADABLE and i.day >= negative.day for i in after_start):
+            return None  # doubt never supports CR
+        if negative.day < run[0].day:
+            return None
+        if any(v.day >= negative.day and v.value_mg_dl > 0 for v in self.values[Series.M_SPIKE]):
+            return None
+        return run[0].day, negative.day
 
-    def igm_for_cr(
-        self, series: Series, latest: LabResult, therapy_start: date
-    ) -> LabResult | None:
-        if series == Series.TOTAL_IGM:
-            return latest
-        # Assessed on the M-spike: CR still needs a normal total IgM after therapy start.
-        igm = [r for r in self.series_values(Series.TOTAL_IGM) if r.day > therapy_start]
-        return igm[-1] if igm else None
-
-    def complete_response(self, series: Series, latest: LabResult, therapy_start: date) -> bool:
-        igm = self.igm_for_cr(series, latest, therapy_start)
-        if igm is None or igm.value_mg_dl > self.uln(igm)[0]:
-            return False
-        ife = self.latest_immunofixation(therapy_start)
-        return ife is not None and ife.negative
+    @staticmethod
+    def latest_run(values: list[LabResult], meets: object) -> list[LabResult]:
+        """The latest unbroken run of values (ending at the last) that all meet `meets`."""
+        run: list[LabResult] = []
+        for value in reversed(values):
+            if value.lower_bound or not meets(value):  # type: ignore[operator]
+                break
+            run.insert(0, value)
+        return run
 
     def category_by_reduction(self, change: Fraction) -> Category:
         reduction = -change
@@ -217,32 +394,47 @@ class _Assessor:
         return Category.SD
 
     # §4.8 response since ----------------------------------------------------------------
-    def response_since(
-        self, category: Category, values: list[LabResult], baseline: LabResult
-    ) -> date | None:
-        """§4.8: the first on-treatment value that reached the category's threshold."""
+    def response_run(
+        self, category: Category, track: _Track, cr: tuple[date, date] | None
+    ) -> list[LabResult]:
+        values = track.sequence[1:] if track.baseline else track.sequence
+        if category == Category.CR and cr is not None:
+            if track.series == Series.M_SPIKE:
+                run = self.latest_run(values, lambda v: v.value_mg_dl == 0)
+            else:
+                run = self.latest_run(values, lambda v: v.value_mg_dl <= self.uln(v)[0])
+            return [v for v in run if v.day >= cr[1]] or run[-1:]
         thresholds = {
             Category.VGPR: self.profile.vgpr_reduction_percent,
             Category.PR: self.profile.pr_reduction_percent,
             Category.MR: self.profile.mr_reduction_percent,
         }
-        for value in values[1:]:
-            if category == Category.CR:
-                reached = value.value_mg_dl <= self.uln(value)[0]
-            elif category in thresholds:
-                # reduction >= t %  <=>  value * 100 <= baseline * (100 - t), exactly.
-                limit = _EXACT.multiply(baseline.value_mg_dl, 100 - thresholds[category])
-                reached = _EXACT.multiply(value.value_mg_dl, 100) <= limit
-            else:
-                return None
-            if reached:
-                return value.day
-        return None
+        if category not in thresholds or track.baseline is None:
+            return []
+        # reduction >= t %  <=>  value * 100 <= baseline * (100 - t), exactly.
+        limit = _EXACT.multiply(track.baseline.value_mg_dl, 100 - thresholds[category])
+        return self.latest_run(
+            values, lambda v: _EXACT.multiply(v.value_mg_dl, 100) <= limit
+        )
 
-    def durable(self, since: date | None, latest: LabResult) -> bool:
-        if since is None:
+    def response_since(
+        self, run: list[LabResult], category: Category, cr: tuple[date, date] | None
+    ) -> date | None:
+        if not run:
+            return None
+        if category == Category.CR and cr is not None:
+            return max(run[0].day, cr[1])
+        return run[0].day
+
+    def durable(self, run: list[LabResult], since: date | None, latest: LabResult) -> bool:
+        profile = self.profile
+        if since is None or (latest.day - since).days < profile.durable_days:
             return False
-        return latest.day >= add_months(since, self.profile.durable_months)
+        held = [v for v in run if v.day >= since]
+        gaps = [(b.day - a.day).days for a, b in zip(held, held[1:], strict=False)]
+        return len(held) >= profile.durable_min_values and all(
+            gap <= profile.durable_max_gap_days for gap in gaps
+        )
 
     # §5 caveats that depend on the line, not the category ---------------------------------
     def line_caveats(self, line: TherapyLine, latest: LabResult | None) -> None:
@@ -252,7 +444,7 @@ class _Assessor:
             self.caveats.add(Caveat.PI_MTOR_DISCORDANCE)
         flare = timedelta(days=self.profile.flare_window_days)
         for course in line.courses_of(DrugClass.ANTI_CD20):
-            if course.start <= self.today <= course.start + flare:
+            if course not in line.recourses and course.start <= self.today <= course.start + flare:
                 self.caveats.add(Caveat.ANTI_CD20_FLARE)
         if self.btki_interrupted(line, latest):
             self.caveats.add(Caveat.BTKI_INTERRUPTION)
@@ -275,127 +467,364 @@ class _Assessor:
                 return True
         return False
 
-    def hyperviscosity(self) -> LabResult | None:
-        """The latest total IgM, which may be a lower bound but not an upper bound."""
-        igm = [r for r in self.all_results if r.series == Series.TOTAL_IGM]
-        return igm[-1] if igm else None
+    def delayed_response(self, category: Category, line: TherapyLine, track: _Track) -> bool:
+        """§5: antibody and chemoimmunotherapy responses deepen slowly (IWWM-6)."""
+        latest, nadir = track.latest, _nadir(track.sequence)
+        slow = line.has_class(DrugClass.ANTI_CD20) or bool(
+            SLOW_RESPONSE_INGREDIENTS & set(line.regimen)
+        )
+        return (
+            category in (Category.SD, Category.MR)
+            and slow
+            and self.today <= add_months(line.start, self.profile.delayed_response_months)
+            and latest is not None
+            and nadir is not None
+            and not _at_least(latest.value_mg_dl, self.profile.progression_factor, nadir.value_mg_dl)
+            and Caveat.UNCONFIRMED_PROGRESSION not in self.caveats
+        )
 
-    def plasmapheresis_between(self, first: date, last: date) -> bool:
-        return any(first <= p <= last for p in self.plasmaphereses)
+    # §7 hyperviscosity ----------------------------------------------------------------------
+    def counts_for_hyperviscosity(self, value: LabResult) -> bool:
+        if value.upper_bound:
+            return False
+        window = timedelta(days=self.profile.plasmapheresis_window_days)
+        for exchange in self.plasmaphereses:
+            if exchange.day < value.day <= exchange.day + window:
+                return False
+            if exchange.day == value.day:
+                drawn, started = value.drawn_at, exchange.started_at
+                if drawn is None or started is None or not drawn < started:
+                    return False  # a value drawn before the exchange started counts
+        return True
+
+    def hyperviscosity(self) -> tuple[Hyperviscosity | None, LabResult | None]:
+        profile = self.profile
+        recent = self.today - timedelta(days=profile.hyperviscosity_reference_days)
+        thresholds = {
+            Series.TOTAL_IGM: profile.hyperviscosity_igm_mg_dl,
+            Series.M_SPIKE: profile.hyperviscosity_m_spike_mg_dl,
+        }
+        counting = {
+            series: [v for v in self.values[series] if self.counts_for_hyperviscosity(v)]
+            for series in Series
+        }
+        references = {
+            series: next((v for v in reversed(values) if v.day >= recent), None)
+            for series, values in counting.items()
+        }
+        igm_reference = references[Series.TOTAL_IGM]
+        old_high = None
+        if igm_reference is None and counting[Series.TOTAL_IGM]:
+            newest = counting[Series.TOTAL_IGM][-1]
+            if newest.value_mg_dl >= profile.hyperviscosity_igm_mg_dl:
+                old_high = newest
+        triggered = [
+            ref
+            for series, ref in references.items()
+            if ref is not None and ref.value_mg_dl >= thresholds[series]
+        ]
+        if not triggered:
+            return None, old_high
+        reference = triggered[0]  # total IgM first (§7 lists it first)
+        return (
+            Hyperviscosity(
+                reference_value=reference,
+                warning_card=self.hyperviscosity_warning(reference, counting),
+                latest_viscosity=self.viscosities[-1] if self.viscosities else None,
+                viscosity_order_due=not any(
+                    v.day >= self.today - timedelta(days=profile.viscosity_order_days)
+                    for v in self.viscosities
+                ),
+                recent_plasmapheresis=self.recent_plasmapheresis(),
+            ),
+            old_high,
+        )
+
+    def hyperviscosity_warning(
+        self, reference: LabResult, counting: dict[Series, list[LabResult]]
+    ) -> bool:
+        profile = self.profile
+        flare = timedelta(days=profile.flare_window_days)
+        if any(start <= self.today <= start + flare for start in self.anti_cd20_starts):
+            return True
+        if reference.series != Series.TOTAL_IGM:
+            return False
+        if reference.value_mg_dl >= profile.hyperviscosity_warning_igm_mg_dl:
+            return True
+        since = reference.day - timedelta(days=profile.hyperviscosity_reference_days)
+        before = [v for v in counting[Series.TOTAL_IGM] if since <= v.day < reference.day]
+        lowest = min((v.value_mg_dl for v in before), default=None)
+        return lowest is not None and _at_least(
+            reference.value_mg_dl, profile.progression_factor, lowest
+        )
+
+    def recent_plasmapheresis(self) -> date | None:
+        window = timedelta(days=self.profile.plasmapheresis_window_days)
+        days = [p.day for p in self.plasmaphereses if self.today - window <= p.day <= self.today]
+        return max(days) if days else None
 
     # the whole assessment --------------------------------------------------------------
     def assess(self) -> Assessment:
-        latest_igm = self.hyperviscosity()
-        if (
-            latest_igm is not None
-            and not latest_igm.upper_bound
-            and latest_igm.value_mg_dl >= self.profile.hyperviscosity_igm_mg_dl
-        ):
+        hyperviscosity, old_high = self.hyperviscosity()
+        if hyperviscosity is not None:
             self.caveats.add(Caveat.HYPERVISCOSITY_RISK)
-        igm = self.series_values(Series.TOTAL_IGM)
-        m_spike = self.series_values(Series.M_SPIKE)
+        common = {"hyperviscosity": hyperviscosity, "old_high_igm": old_high}
         line = self.line
         if line is None:
-            values = igm or m_spike
+            values = self.values[Series.TOTAL_IGM] or self.values[Series.M_SPIKE]
             return self.result(
                 Category.NE,
                 reason=NO_TREATMENT,
                 series=values[0].series if values else None,
                 latest=values[-1] if values else None,
-                nadir=min(values, key=_nadir_key) if values else None,
-                latest_igm=latest_igm,
+                nadir=_nadir(values),
+                **common,
             )
-        start = line.start
-        both = bool(igm) and bool(m_spike)
-        if self.usable(igm, start):
-            series, values = Series.TOTAL_IGM, igm
-        elif self.usable(m_spike, start):
-            series, values = Series.M_SPIKE, m_spike
-            if both:
-                self.caveats.add(Caveat.METHOD_CHANGE)
-        else:
-            if both:
-                self.caveats.add(Caveat.METHOD_CHANGE)
-            values = igm or m_spike
-            latest = values[-1] if values else None
-            self.line_caveats(line, latest)
-            baseline = self.baseline(values, start) if values else None
-            reason = NO_ON_TREATMENT_RESULT
-            if baseline is None:
-                self.caveats.add(Caveat.NO_BASELINE)
-                reason = self.no_baseline_reason(values, start)
-                earliest = start - timedelta(
-                    days=self.profile.baseline_window_days + self.profile.plasmapheresis_window_days
-                )
-                if self.plasmapheresis_between(earliest, latest.day if latest else self.today):
-                    self.caveats.add(Caveat.PLASMAPHERESIS)
-            return self.result(
-                Category.NE,
-                reason=reason,
-                series=values[0].series if values else None,
-                baseline=baseline,
-                latest=latest,
-                latest_igm=latest_igm,
-            )
+        igm, m_spike = (self.track(series, line) for series in Series)
+        both_exist = bool(igm.values) and bool(m_spike.values)
+        chosen = self.choose_series(igm, m_spike)
+        if both_exist and (chosen is None or chosen.series != Series.TOTAL_IGM):
+            self.caveats.add(Caveat.METHOD_CHANGE)
+        if chosen is None:
+            return self.without_usable_series(line, igm, m_spike, common)
+        return self.with_series(line, chosen, common)
 
-        baseline = self.baseline(values, start)
-        assert baseline is not None  # usable() checked it
-        latest = values[-1]
+    def choose_series(self, igm: _Track, m_spike: _Track) -> _Track | None:
+        """§4.1: total IgM unless stale; a progression seen by one method is not erased."""
+        chosen: _Track | None = None
+        if igm.usable:
+            chosen = igm
+            if m_spike.usable and igm.latest and m_spike.latest:
+                stale = timedelta(days=self.profile.stale_series_days)
+                if igm.latest.day < m_spike.latest.day - stale:
+                    chosen = m_spike
+        elif m_spike.usable:
+            chosen = m_spike
+        if chosen is not None:
+            other = m_spike if chosen is igm else igm
+            if other.confirmed and not chosen.confirmed:
+                chosen = other
+        return chosen
+
+    def without_usable_series(
+        self, line: TherapyLine, igm: _Track, m_spike: _Track, common: dict
+    ) -> Assessment:
+        """§4.1: neither series usable. A series with values after therapy start but no
+        baseline is still checked for progression (and CR)."""
+        for track in (igm, m_spike):
+            if track.baseline is None and track.confirmed:
+                return self.with_series(line, track, common, reason=NO_BASELINE_PD)
+        primary = igm if igm.values else m_spike
+        latest = primary.latest
         self.line_caveats(line, latest)
-        if self.plasmapheresis_between(
-            baseline.day - timedelta(days=self.profile.plasmapheresis_window_days), latest.day
-        ):
+        start = line.start
+        series = primary.series if primary.values else None
+        if primary.baseline is None and primary.after_start:
+            progress = primary.progress
+            self.note_suppressed(progress)
+            if progress.possible:
+                self.caveats |= {Caveat.UNCONFIRMED_PROGRESSION, Caveat.NO_BASELINE}
+                return self.result(
+                    Category.NE,
+                    reason=RISE_UNCONFIRMED.format(series=SERIES_WORDS[primary.series]),
+                    series=series,
+                    latest=latest,
+                    nadir=_nadir(primary.sequence),
+                    **common,
+                )
+            cr = self.complete_response(primary, start)
+            if cr is not None and not self.after_plasmapheresis(latest.day):
+                self.caveats.add(Caveat.CR_NEEDS_MARROW)
+                run = self.response_run(Category.CR, primary, cr)
+                since = self.response_since(run, Category.CR, cr)
+                return self.result(
+                    Category.CR,
+                    series=series,
+                    latest=latest,
+                    nadir=_nadir(primary.sequence),
+                    since=since,
+                    durable=self.durable(run, since, latest),
+                    immunofixation=self.latest_immunofixation(start),
+                    **common,
+                )
+        if not primary.values:
+            reason = NO_RESULTS
+            self.caveats.add(Caveat.NO_BASELINE)
+        elif primary.baseline is None:
+            self.caveats.add(Caveat.NO_BASELINE)
+            reason = NO_BASELINE.format(
+                series=SERIES_WORDS[primary.series],
+                days=self.profile.baseline_window_days,
+                start=start.isoformat(),
+            )
+            earliest = start - timedelta(
+                days=self.profile.baseline_window_days + self.profile.plasmapheresis_window_days
+            )
+            if self.plasmapheresis_between(earliest, latest.day if latest else self.today):
+                self.caveats.add(Caveat.PLASMAPHERESIS)
+        elif primary.after_start:
             self.caveats.add(Caveat.PLASMAPHERESIS)
-        uln, _ = self.uln(baseline)
-        if baseline.value_mg_dl < self.profile.low_baseline_uln_multiple * uln:
+            reason = ALL_AFTER_PLASMAPHERESIS.format(days=self.profile.plasmapheresis_window_days)
+        else:
+            reason = NO_ON_TREATMENT_RESULT
+        return self.result(
+            Category.NE,
+            reason=reason,
+            series=series,
+            baseline=primary.baseline,
+            latest=latest,
+            nadir=_nadir(primary.sequence) if primary.after_start else None,
+            **common,
+        )
+
+    def note_suppressed(self, progress: _Progress) -> None:
+        self.caveats.update(block.window.caveat for block in progress.suppressed)
+
+    def with_series(
+        self, line: TherapyLine, track: _Track, common: dict, reason: str | None = None
+    ) -> Assessment:
+        start, baseline, latest = line.start, track.baseline, track.latest
+        assert latest is not None
+        progress = track.progress
+        self.line_caveats(line, latest)
+        self.note_suppressed(progress)
+        exchange_from = (baseline.day if baseline else start) - timedelta(
+            days=self.profile.plasmapheresis_window_days
+        )
+        if self.plasmapheresis_between(exchange_from, latest.day):
+            self.caveats.add(Caveat.PLASMAPHERESIS)
+        if baseline is not None and self.low_baseline(baseline):
             self.caveats.add(Caveat.LOW_BASELINE)
+        change = (
+            percent_change(baseline.value_mg_dl, latest.value_mg_dl) if baseline else None
+        )
+        values = {
+            "series": track.series,
+            "baseline": baseline,
+            "latest": latest,
+            "change": change,
+            "nadir": _nadir(track.sequence),
+            "continuing": self.continuing_from(line, track),
+            "immunofixation": self.latest_immunofixation(start),
+            **common,
+        }
+        if progress.possible:
+            self.caveats.add(Caveat.UNCONFIRMED_PROGRESSION)
+        if progress.after_cr:
+            self.caveats.add(Caveat.UNCONFIRMED_PROGRESSION)
+            self.rise_after_cr = True
+        if progress.confirmed_index is not None:
+            return self.progressive(track, values, reason)
         if self.after_plasmapheresis(latest.day):
             self.caveats.add(Caveat.PLASMAPHERESIS)
+            days = self.profile.plasmapheresis_window_days
+            values["change"] = None
             return self.result(
-                Category.NE,
-                reason=LATEST_AFTER_PLASMAPHERESIS.format(
-                    days=self.profile.plasmapheresis_window_days
-                ),
-                series=series,
-                baseline=baseline,
-                latest=latest,
-                latest_igm=latest_igm,
+                Category.NE, reason=LATEST_AFTER_PLASMAPHERESIS.format(days=days), **values
             )
-        baseline_key = baseline.sort_key
-        sequence = [baseline] + [
-            v for v in values if v.sort_key > baseline_key and not self.after_plasmapheresis(v.day)
-        ]
-        change = percent_change(baseline.value_mg_dl, latest.value_mg_dl)
-        progression = self.progression(sequence, line)
-        if progression == Progression.CONFIRMED:
-            category = Category.PD
-        elif self.complete_response(series, latest, start):
+        assert baseline is not None  # without one, only a confirmed PD reaches here
+        words = SERIES_WORDS[track.series]
+        if baseline.lower_bound and not latest.value_mg_dl < baseline.value_mg_dl:
+            values["change"] = None
+            return self.result(Category.NE, reason=BASELINE_ABOVE_RANGE, **values)
+        if latest.lower_bound:
+            return self.result(
+                Category.NE, reason=LATEST_ABOVE_RANGE.format(series=words), **values
+            )
+        rise_reason = self.rise_over_baseline(track, line)
+        if rise_reason is not None:
+            return self.result(Category.NE, reason=rise_reason, **values)
+        cr = self.complete_response(track, start)
+        if cr is not None:
             category = Category.CR
             self.caveats.add(Caveat.CR_NEEDS_MARROW)
         else:
+            assert change is not None
             category = self.category_by_reduction(change)
-        since = self.response_since(category, sequence, baseline)
+        if self.delayed_response(category, line, track):
+            self.caveats.add(Caveat.DELAYED_RESPONSE)
+        run = self.response_run(category, track, cr)
+        since = self.response_since(run, category, cr)
         return self.result(
-            category,
-            series=series,
-            change=change,
-            baseline=baseline,
-            latest=latest,
-            nadir=min(sequence, key=_nadir_key),
-            latest_igm=latest_igm,
-            progression=progression,
-            since=since,
-            durable=self.durable(since, latest),
-            immunofixation=self.latest_immunofixation(start),
+            category, since=since, durable=self.durable(run, since, latest), **values
         )
 
-    def no_baseline_reason(self, values: list[LabResult], start: date) -> str:
-        if not values:
-            return NO_RESULTS
-        return (
-            f"no usable {values[0].series.value} result in the "
-            f"{self.profile.baseline_window_days} days up to therapy start ({start.isoformat()})"
+    def low_baseline(self, baseline: LabResult) -> bool:
+        if baseline.series == Series.M_SPIKE:
+            return baseline.value_mg_dl < self.profile.low_baseline_m_spike_mg_dl
+        multiple = self.profile.low_baseline_uln_multiple
+        return baseline.value_mg_dl < multiple * self.uln(baseline)[0]
+
+    def rise_over_baseline(self, track: _Track, line: TherapyLine) -> str | None:
+        """§4.7: a latest value that is a rise over the baseline, with PD not confirmed, is
+        no stable disease (a change of less than 25 % either way): NE, and why."""
+        baseline, latest = track.baseline, track.latest
+        assert baseline is not None and latest is not None
+        if baseline.lower_bound or self.rise(latest, baseline, track.series) != _Rise.RISE:
+            return None
+        words = SERIES_WORDS[track.series]
+        blocked = self.blocks(latest, self.windows(line), track.sequence)
+        if not blocked:
+            self.caveats.add(Caveat.UNCONFIRMED_PROGRESSION)
+            return RISE_UNCONFIRMED.format(series=words)
+        self.caveats.update(block.window.caveat for block in blocked)
+        inside = [b for b in blocked if not b.recovery]
+        block = max(inside or blocked, key=lambda b: b.until)
+        until = block.until.isoformat()
+        if block.recovery:
+            return RISE_IN_RECOVERY.format(series=words, until=until)
+        if block.window.caveat == Caveat.ANTI_CD20_FLARE:
+            return RISE_IN_FLARE.format(series=words, until=until)
+        return RISE_IN_HOLD.format(series=words, until=until)
+
+    def progressive(self, track: _Track, values: dict, reason: str | None) -> Assessment:
+        """§4.5: PD confirmed at any point of the line stands for that line."""
+        progress = track.progress
+        k = progress.confirmed_index
+        nadir = progress.nadir
+        assert k is not None and nadir is not None
+        first, second = track.sequence[k - 1], track.sequence[k]
+        floor = self.profile.small_absolute_rise_mg_dl
+        if any(v.value_mg_dl - nadir.value_mg_dl < floor for v in (first, second)):
+            self.caveats.add(Caveat.SMALL_ABSOLUTE_RISE)
+        latest = track.sequence[-1]
+        if latest is not second and self.rise(latest, nadir, track.series) != _Rise.RISE:
+            self.caveats.add(Caveat.PD_THEN_FALL)
+        self.caveats.discard(Caveat.UNCONFIRMED_PROGRESSION)
+        shown = values["latest"]
+        from_nadir = (
+            percent_change(nadir.value_mg_dl, shown.value_mg_dl)
+            if nadir.value_mg_dl > 0
+            else None
         )
+        values["nadir"] = nadir
+        return self.result(
+            Category.PD,
+            reason=reason,
+            progression_confirmed=second.day,
+            from_nadir=from_nadir,
+            **values,
+        )
+
+    def continuing_from(self, line: TherapyLine, track: _Track) -> ContinuingFrom | None:
+        """§4.9: for an add-on line, the change since the line it continued started."""
+        earlier = line.continues
+        if earlier is None:
+            return None
+        baseline = self.baseline(track.values, earlier.start)
+        latest = track.latest
+        change = None
+        if baseline is not None and latest is not None:
+            change = percent_change(baseline.value_mg_dl, latest.value_mg_dl)
+        return ContinuingFrom(earlier.start, baseline, change)
+
+    def latest_immunofixation(self, therapy_start: date) -> ImmunofixationResult | None:
+        after_start = [
+            i
+            for i in self.immunofixations
+            if i.day > therapy_start and i.reading != IfeReading.UNREADABLE
+        ]
+        return after_start[-1] if after_start else None
 
     def result(
         self,
@@ -407,41 +836,59 @@ class _Assessor:
         baseline: LabResult | None = None,
         latest: LabResult | None = None,
         nadir: LabResult | None = None,
-        latest_igm: LabResult | None = None,
-        progression: Progression | None = None,
         since: date | None = None,
         durable: bool = False,
         immunofixation: ImmunofixationResult | None = None,
+        continuing: ContinuingFrom | None = None,
+        progression_confirmed: date | None = None,
+        from_nadir: Fraction | None = None,
+        hyperviscosity: Hyperviscosity | None = None,
+        old_high_igm: LabResult | None = None,
     ) -> Assessment:
+        uln, uln_is_default = None, False
         uln_source = latest or baseline
-        uln, uln_is_default = self.uln(uln_source) if uln_source else (None, False)
+        if series == Series.TOTAL_IGM and uln_source is not None:
+            uln, uln_is_default = self.uln(uln_source)
+        if Caveat.UNCONFIRMED_PROGRESSION in self.caveats:
+            progression = Progression.POSSIBLE
+        elif category == Category.PD:
+            progression = Progression.CONFIRMED
+        else:
+            progression = None
+        bound = bool(
+            change is not None
+            and ((latest and latest.is_bound) or (baseline and baseline.lower_bound))
+        )
+        line = self.line
         return Assessment(
             criteria=self.profile.label,
             category=category,
             series=series,
             percent_change=change,
-            change_is_bound=bool(change is not None and latest and latest.upper_bound),
+            change_is_bound=bound,
             baseline=baseline,
             nadir=nadir,
             latest=latest,
-            line=self.line,
+            line=line,
+            line_ended=line.ended_on(self.today) if line else None,
             caveats=tuple(sorted(self.caveats, key=CAVEAT_ORDER.__getitem__)),
             reason=reason,
             # Sorted, so the answer never depends on the order the EHR listed resources in.
-            excluded=tuple(sorted(self.excluded, key=lambda e: (e.reference, e.reason))),
+            excluded=tuple(sorted(set(self.excluded), key=lambda e: (e.reference, e.reason))),
             uln_mg_dl=uln,
             uln_is_default=uln_is_default,
             progression=progression,
+            progression_confirmed=progression_confirmed,
+            percent_change_from_nadir=from_nadir,
             response_since=since,
             durable=durable,
-            latest_total_igm=latest_igm,
             latest_immunofixation=immunofixation,
+            continuing_from=continuing,
+            discordances=tuple(self.discordances),
+            hyperviscosity=hyperviscosity,
+            old_high_igm=old_high_igm,
+            rise_after_cr=self.rise_after_cr and Caveat.UNCONFIRMED_PROGRESSION in self.caveats,
         )
-
-
-def _nadir_key(result: LabResult) -> tuple[Decimal, date, str]:
-    # The lowest value; a bound counts at its bound value (the best figure available).
-    return (result.value_mg_dl, result.day, result.reference)
 
 
 def assess_response(record: PatientRecord, profile: CriteriaProfile, today: date) -> Assessment:

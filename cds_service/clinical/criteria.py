@@ -26,30 +26,69 @@ class CriteriaProfile:
     # ASPEN (Tam 2020) and iNNOVATE: the rise must also be at least this many mg/dL.
     progression_min_rise_mg_dl: Decimal | None = None
 
-    # [design] baseline: the last value at most this many days before therapy start.
+    # [design] §4.2 baseline: the last value at most this many days before therapy start.
     baseline_window_days: int = 90
-    # [design] IgM measured within this many days after a plasma exchange understates disease.
+    # [design] §3.6 IgM measured on the day of an exchange or this many days after it
+    # understates disease.
     plasmapheresis_window_days: int = 42
-    # Ghobrial-2004: rituximab flare lasts up to 4 months; 16 weeks.
+    # §4.6 Ghobrial-2004: rituximab flare lasts up to 4 months; 16 weeks.
     flare_window_days: int = 112
-    # Castillo-2018: rebound after a BTKi hold settles within weeks of restarting.
+    # [design] §4.6 Castillo-2018: rebound after a BTKi hold settles within weeks of restarting.
     post_hold_window_days: int = 28
-    # [design] btki-interruption: a hold or stop this many days before the latest value.
+    # [design] §4.6 an open hold (on hold now) suppresses rises for at most this long.
+    open_hold_window_days: int = 90
+    # [design] §4.6 recovery: after a window, a value must pass the window's peak this long.
+    recovery_days: int = 90
+    # [design] §5 btki-interruption: a hold or stop this many days before the latest value.
     btki_interruption_lookback_days: int = 90
-    # [design] episodes whose starts lie within this many days form one line of therapy.
+    # [design] §3.5 rule 2: courses starting within this many days of a line's start join it.
     line_grouping_days: int = 30
-    # [design] two episodes of one drug with a gap up to this long are one course with a hold.
-    hold_gap_days: int = 90
-    # Stone-2012: hyperviscosity risk rises with IgM >= 4000 mg/dL.
+    # [design] §3.5 rule 2 (EMN-BDR): an anti-CD20 course deferred up to this many days.
+    deferred_anti_cd20_days: int = 90
+    # [design] §3.5 rule 3: a re-course up to this many days after the line ended.
+    recourse_days: int = 180
+    # [design] §3.5 rule 4: carried courses ending this soon after the add-on are not carried.
+    add_on_carry_min_days: int = 30
+    # [design] §3.4: an episode starting at most this many days after the previous one of the
+    # same ingredient ended continues the course.
+    course_gap_days: int = 90
+    # [design] §3.3: an active order whose supply ran out this long ago has ended.
+    unrenewed_order_days: int = 90
+    # [design] §4.1: total IgM older than this relative to the M-spike's latest is stale.
+    stale_series_days: int = 92
+    # [design] §4.5: an M-spike below this is too small to call a rise.
+    m_spike_rise_floor_mg_dl: Decimal = Decimal(500)
+    # [design] §4.5: after CR, a value up to this multiple of the ULN needs the protein back.
+    after_cr_uln_multiple: int = 2
+    # [design] §5 small-absolute-rise (ASPEN, iNNOVATE, IMWG-2016): 500 mg/dL.
+    small_absolute_rise_mg_dl: Decimal = Decimal(500)
+    # [design] §3.1 same-day plain values differing by more than this percent are discordant.
+    discordant_percent: int = 20
+    # §7 IWWM-8: hyperviscosity risk with total IgM >= 4000 mg/dL.
     hyperviscosity_igm_mg_dl: Decimal = Decimal(4000)
-    # [design] upper limit of normal for IgM when the laboratory gives no reference range.
+    # [design] §7: densitometry reads lower than nephelometry at high IgM.
+    hyperviscosity_m_spike_mg_dl: Decimal = Decimal(3000)
+    # [design] §7 Gustine-2017: a separate warning card at IgM >= 6000 mg/dL.
+    hyperviscosity_warning_igm_mg_dl: Decimal = Decimal(6000)
+    # [design] §7: a reference value must be this recent.
+    hyperviscosity_reference_days: int = 92
+    # [design] §7: suggest serum viscosity when none was measured in this many days.
+    viscosity_order_days: int = 183
+    # [design] §3.1 upper limit of normal for IgM when the laboratory gives no reference range.
     default_uln_mg_dl: Decimal = Decimal(230)
-    # [design] low-baseline: IgM categories are unreliable below this multiple of the ULN.
+    # [design] §5 low-baseline: IgM categories are unreliable below this multiple of the ULN,
+    # or below this M-spike baseline.
     low_baseline_uln_multiple: int = 2
-    # [design] a response held this many months is called durable.
-    durable_months: int = 12
+    low_baseline_m_spike_mg_dl: Decimal = Decimal(500)
+    # [design] §4.8 a response held this many days, over at least 3 values with no gap over
+    # 183 days, is called durable.
+    durable_days: int = 365
+    durable_min_values: int = 3
+    durable_max_gap_days: int = 183
+    # [design] §5 delayed-response: within 12 months of therapy start.
+    delayed_response_months: int = 12
     # [design] §6 monitoring: IgM every 3 months in the first 2 years of a line, then 4-6.
-    monitoring_early_years: int = 2
+    monitoring_early_days: int = 730
     monitoring_early_interval_days: int = 92
     monitoring_late_interval_days: int = 183
     # [design] a result dated this many days after "today" is still accepted: the EHR's

@@ -1,9 +1,9 @@
-"""Internal models: what the assessment reads and what it returns (clinical-rules.md §3-4)."""
+"""Internal models: what the assessment reads and what it returns (clinical-rules.md §3-5)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -20,6 +20,16 @@ class DrugClass(StrEnum):
     PROTEASOME_INHIBITOR = "proteasome inhibitor"
     MTOR_INHIBITOR = "mTOR inhibitor"
     OTHER = "other WM agent"
+    # §3.3: corticosteroids given with a regimen; they never make, extend or end a line.
+    PARTNER = "partner agent"
+
+
+class EpisodeSource(StrEnum):
+    """Which kind of record an episode comes from: §3.4 holds depend on it."""
+
+    STATEMENT = "MedicationStatement"
+    REQUEST = "MedicationRequest"
+    ADMINISTRATION = "MedicationAdministration"
 
 
 class Category(StrEnum):
@@ -46,9 +56,20 @@ class Caveat(StrEnum):
     CR_NEEDS_MARROW = "cr-needs-marrow"
     LOW_BASELINE = "low-baseline"
     NO_BASELINE = "no-baseline"
+    DELAYED_RESPONSE = "delayed-response"
+    PD_THEN_FALL = "pd-then-fall"
+    SMALL_ABSOLUTE_RISE = "small-absolute-rise"
 
 
 CAVEAT_ORDER = {caveat: index for index, caveat in enumerate(Caveat)}
+
+
+class IfeReading(StrEnum):
+    """§3.2: what a serum immunofixation says; only NEGATIVE supports CR."""
+
+    NEGATIVE = "negative"
+    POSITIVE = "positive"
+    UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,10 @@ class Exclusion:
     reason: str
 
 
+UPPER_BOUND_COMPARATORS = frozenset({"<", "<="})
+LOWER_BOUND_COMPARATORS = frozenset({">", ">="})
+
+
 @dataclass(frozen=True)
 class LabResult:
     """One quantitative total IgM or M-spike result, converted to mg/dL."""
@@ -67,11 +92,24 @@ class LabResult:
     series: Series
     day: date
     value_mg_dl: Decimal
-    # `<`/`<=`: the true value is at most this ("IgM below 25 mg/dL").
-    upper_bound: bool = False
-    # `>`/`>=`: the true value is at least this ("IgM above 7000 mg/dL").
-    lower_bound: bool = False
+    # `<`/`<=`: the true value is at most this ("IgM below 25 mg/dL"); `>`/`>=`: at least
+    # this (above the laboratory's reporting range, "IgM above 7000 mg/dL").
+    comparator: str | None = None
     uln_mg_dl: Decimal | None = None  # referenceRange.high, converted
+    code: str | None = None  # the LOINC code (§3.1: 33358-3 replaces 51435-6 on one day)
+    drawn_at: datetime | None = None  # with a time of day, when the source gives one (§7)
+
+    @property
+    def upper_bound(self) -> bool:
+        return self.comparator in UPPER_BOUND_COMPARATORS
+
+    @property
+    def lower_bound(self) -> bool:
+        return self.comparator in LOWER_BOUND_COMPARATORS
+
+    @property
+    def is_bound(self) -> bool:
+        return self.comparator is not None
 
     @property
     def sort_key(self) -> tuple[date, str]:
@@ -84,26 +122,43 @@ class LabResult:
 class ImmunofixationResult:
     reference: str
     day: date
-    negative: bool
+    reading: IfeReading
+
+    @property
+    def negative(self) -> bool:
+        return self.reading == IfeReading.NEGATIVE
+
+
+@dataclass(frozen=True)
+class ViscosityResult:
+    """Serum viscosity (LOINC 3128-6), shown on the hyperviscosity card as written."""
+
+    reference: str
+    day: date
+    text: str  # value and unit as reported, e.g. "3.2 cP"
 
 
 @dataclass(frozen=True)
 class DrugEpisode:
-    """One MedicationStatement or MedicationRequest of one WM drug ingredient."""
+    """One record of one WM drug ingredient: a statement, an order or an administration."""
 
     reference: str
     ingredient: str
     drug_class: DrugClass
     start: date
-    end: date | None = None  # the last day taken, when the record gives it
-    ended: bool = False  # the record says the drug is no longer taken
+    end: date | None = None  # the last day with the drug; None: ongoing (end unknown)
     on_hold: bool = False  # the record says the drug is interrupted now
+    source: EpisodeSource = EpisodeSource.STATEMENT
+    # An active order: the latest of its validity end, timing end and supply end (§3.3).
+    # An order nobody renewed for 90 days after this ended there.
+    order_runs_to: date | None = None
 
 
 @dataclass(frozen=True)
 class Plasmapheresis:
     reference: str
     day: date
+    started_at: datetime | None = None  # with a time of day, when the source gives one
 
 
 @dataclass
@@ -114,6 +169,7 @@ class PatientRecord:
     immunofixations: list[ImmunofixationResult] = field(default_factory=list)
     drug_episodes: list[DrugEpisode] = field(default_factory=list)
     plasmaphereses: list[Plasmapheresis] = field(default_factory=list)
+    viscosities: list[ViscosityResult] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
 
 
@@ -127,35 +183,46 @@ class Hold:
 
 @dataclass(frozen=True)
 class TreatmentCourse:
-    """Continuous treatment with one ingredient: episodes with gaps of at most 90 days."""
+    """§3.4: the episodes of one ingredient, each starting at most 90 days after the
+    previous one ended."""
 
     ingredient: str
     drug_class: DrugClass
     start: date
-    end: date | None  # last known day taken; None while ongoing (or when not recorded)
-    ended: bool
+    end: date | None  # last day with the drug; None while ongoing
     on_hold: bool
     holds: tuple[Hold, ...] = ()
     references: tuple[str, ...] = ()
 
+    @property
+    def ended(self) -> bool:
+        return self.end is not None and not self.on_hold
+
     def ongoing_on(self, day: date) -> bool:
-        if self.on_hold:
+        """Started on or before `day` and not ended before it; a course on hold is ongoing."""
+        if self.start > day:
             return False
-        if not self.ended:
-            return self.end is None or day <= self.end
-        return self.end is not None and day <= self.end
+        return self.on_hold or self.end is None or day <= self.end
 
 
 @dataclass(frozen=True)
 class TherapyLine:
-    """WM-drug courses whose starts lie within 30 days of the line's first start."""
+    """§3.5: a regimen. An add-on line carries the running courses of the line it continues."""
 
     start: date
     courses: tuple[TreatmentCourse, ...]
+    # Courses that joined as a re-course (maintenance, planned re-dosing): no flare window.
+    recourses: tuple[TreatmentCourse, ...] = ()
+    continues: TherapyLine | None = None  # the line an add-on line was added to
 
     @property
     def regimen(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(course.ingredient for course in self.courses))
+
+    @property
+    def main_courses(self) -> tuple[TreatmentCourse, ...]:
+        """The courses that make the line (partner agents never do)."""
+        return tuple(c for c in self.courses if c.drug_class != DrugClass.PARTNER)
 
     def has_class(self, *classes: DrugClass) -> bool:
         return any(course.drug_class in classes for course in self.courses)
@@ -164,13 +231,50 @@ class TherapyLine:
         return [course for course in self.courses if course.drug_class == drug_class]
 
     def ongoing_on(self, day: date) -> bool:
-        return any(course.ongoing_on(day) or course.on_hold for course in self.courses)
+        return any(course.ongoing_on(day) for course in self.main_courses)
+
+    def ended_on(self, day: date) -> date | None:
+        """The latest end of the line's courses when it is no longer ongoing on `day`."""
+        courses = self.main_courses
+        if not courses or self.ongoing_on(day):
+            return None
+        ends = [c.end for c in courses if c.end is not None and c.start <= day]
+        return max(ends) if ends else None
 
 
 class Progression(StrEnum):
     CONFIRMED = "confirmed"
     POSSIBLE = "possible"  # only the latest value rose: unconfirmed
-    SUPPRESSED = "suppressed"  # a rise inside a flare or hold window
+    SUPPRESSED = "suppressed"  # a rise inside a flare or hold window (or its recovery)
+
+
+@dataclass(frozen=True)
+class ContinuingFrom:
+    """§4.9: for an add-on line, the change since the start of the line it continued."""
+
+    therapy_start: date
+    baseline: LabResult | None
+    percent_change: Fraction | None
+
+
+@dataclass(frozen=True)
+class Discordance:
+    """§3.1: same-day plain values that differ by more than 20 %."""
+
+    day: date
+    low: Decimal
+    high: Decimal
+
+
+@dataclass(frozen=True)
+class Hyperviscosity:
+    """§7: the reference value that reached its threshold, and whether a warning card is due."""
+
+    reference_value: LabResult
+    warning_card: bool
+    latest_viscosity: ViscosityResult | None
+    viscosity_order_due: bool  # none in the last 183 days
+    recent_plasmapheresis: date | None = None
 
 
 @dataclass(frozen=True)
@@ -181,21 +285,30 @@ class Assessment:
     category: Category
     series: Series | None = None
     percent_change: Fraction | None = None  # exact; see `displayed_percent`
-    change_is_bound: bool = False  # the latest value was an upper bound: "at least"
+    change_is_bound: bool = False  # the true change is at least this large
     baseline: LabResult | None = None
     nadir: LabResult | None = None
     latest: LabResult | None = None
     line: TherapyLine | None = None
+    line_ended: date | None = None
     caveats: tuple[Caveat, ...] = ()
     reason: str | None = None  # why NE
     excluded: tuple[Exclusion, ...] = ()
-    uln_mg_dl: Decimal | None = None
+    uln_mg_dl: Decimal | None = None  # total-IgM series only
     uln_is_default: bool = False
     progression: Progression | None = None
+    progression_confirmed: date | None = None
+    progression_nadir: LabResult | None = None  # the nadir the confirmed rise was measured from
+    percent_change_from_nadir: Fraction | None = None
     response_since: date | None = None
     durable: bool = False
-    latest_total_igm: LabResult | None = None
     latest_immunofixation: ImmunofixationResult | None = None  # the latest after therapy start
+    continuing_from: ContinuingFrom | None = None
+    discordances: tuple[Discordance, ...] = ()
+    hyperviscosity: Hyperviscosity | None = None
+    # §7: no recent total IgM, and the newest older one was >= 4000 mg/dL.
+    old_high_igm: LabResult | None = None
+    rise_after_cr: bool = False  # §4.5: a rise after CR was discounted: repeat immunofixation
 
     @property
     def therapy_start(self) -> date | None:

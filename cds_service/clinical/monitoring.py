@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from .criteria import CriteriaProfile
-from .dates import add_months
 from .models import LabResult, MonitoringDue, TherapyLine
 
 
@@ -20,9 +19,10 @@ def monitoring_due(
     `results` are the patient's IgM and M-spike results; either one counts as a
     measurement. With none since the line started, the interval runs from its start.
     """
-    if line is None or not line.ongoing_on(today):
+    if line is None:
         return None
-    early = today < add_months(line.start, 12 * profile.monitoring_early_years)
+    # Ongoing or ended: follow-up continues after therapy.
+    early = (today - line.start).days <= profile.monitoring_early_days
     interval = (
         profile.monitoring_early_interval_days if early else profile.monitoring_late_interval_days
     )

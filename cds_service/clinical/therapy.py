@@ -1,59 +1,151 @@
-"""Treatment history: episodes -> courses with holds -> lines of therapy (clinical-rules.md §3)."""
+"""Treatment history: episodes -> courses with holds -> lines of therapy (clinical-rules.md
+§3.3-3.5).
+
+Lines are regimens (Rajkumar-2015). Rules 2 and 3 of §3.5 ask whether IgM rose, or
+progression was confirmed, on the line built so far: the caller answers those questions
+through `ProgressionCheck`, so this module needs no laboratory data.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from typing import Protocol
 
 from .criteria import CriteriaProfile
-from .models import DrugEpisode, Hold, TherapyLine, TreatmentCourse
+from .models import (
+    DrugClass,
+    DrugEpisode,
+    EpisodeSource,
+    Exclusion,
+    Hold,
+    TherapyLine,
+    TreatmentCourse,
+)
+
+ON_HOLD_BEFORE_ANY_DOSE = "on hold before any dose: not treatment taken"
+PARTNER_OUTSIDE_REGIMEN = "{ingredient} outside a WM regimen: not a line of therapy"
+STARTS_AFTER_TODAY = "starts after today ({start}): planned, in no line yet"
+ORDER_NOT_RENEWED = "order not renewed: treated as ended on {end}"
+
+
+class ProgressionCheck(Protocol):
+    """§3.5: the questions rules 2 and 3 ask of the line built so far (§4.5)."""
+
+    def rise_before(self, line: TherapyLine, day: date) -> bool:
+        """A rise over the line's nadir dated before `day`, in either series (no windows)."""
+        ...
+
+    def confirmed_pd_before(self, line: TherapyLine, day: date) -> bool:
+        """Confirmed progression on the line dated before `day`, in either series."""
+        ...
+
+
+@dataclass
+class TreatmentHistory:
+    """Lines of therapy, and the records that had to be left out of them (with why)."""
+
+    lines: list[TherapyLine] = field(default_factory=list)
+    excluded: list[Exclusion] = field(default_factory=list)
+    anti_cd20_starts: list[date] = field(default_factory=list)  # every course, any line
+
+    def current_line(self, today: date) -> TherapyLine | None:
+        """§3.5: the latest line that started on or before today, ongoing or ended."""
+        started = [line for line in self.lines if line.start <= today]
+        return started[-1] if started else None
+
+
+# §3.3 episodes that depend on today or on other records ------------------------------------
+
+
+def _prepare(
+    episodes: list[DrugEpisode], today: date, profile: CriteriaProfile
+) -> tuple[list[DrugEpisode], list[Exclusion]]:
+    """Apply the §3.3 rules that look past one record: unrenewed orders end, an order on
+    hold before any dose is left out, and future records count only as written-ahead refills.
+    """
+    excluded: list[Exclusion] = []
+    unrenewed = timedelta(days=profile.unrenewed_order_days)
+    prepared: list[DrugEpisode] = []
+    for episode in episodes:
+        runs_to = episode.order_runs_to
+        if episode.end is None and runs_to is not None and runs_to < today - unrenewed:
+            episode = replace(episode, end=runs_to)
+            excluded.append(
+                Exclusion(episode.reference, ORDER_NOT_RENEWED.format(end=runs_to.isoformat()))
+            )
+        prepared.append(episode)
+    kept: list[DrugEpisode] = []
+    gap = timedelta(days=profile.course_gap_days)
+    for episode in prepared:
+        same = [e for e in prepared if e.ingredient == episode.ingredient and e is not episode]
+        if episode.source == EpisodeSource.REQUEST and episode.on_hold:
+            if not any(e.start < episode.start for e in same):
+                excluded.append(Exclusion(episode.reference, ON_HOLD_BEFORE_ANY_DOSE))
+                continue
+        if episode.start > today:
+            # Refills are often written ahead: an order following an order of the same
+            # ingredient within the course gap continues that course.
+            follows_order = episode.source == EpisodeSource.REQUEST and any(
+                e.source == EpisodeSource.REQUEST
+                and e.start <= today
+                and episode.start - (e.end or episode.start) <= gap
+                for e in same
+            )
+            if not follows_order:
+                excluded.append(
+                    Exclusion(
+                        episode.reference, STARTS_AFTER_TODAY.format(start=episode.start.isoformat())
+                    )
+                )
+                continue
+        kept.append(episode)
+    return kept, excluded
+
+
+# §3.4 courses and holds ------------------------------------------------------------------------
+
+
+def _is_hold_gap(previous: DrugEpisode, following: DrugEpisode) -> bool:
+    """§3.4: a gap is a hold only between two statements or two administrations."""
+    sources = {previous.source, following.source}
+    return EpisodeSource.REQUEST not in sources and len(sources) == 1
 
 
 def build_courses(episodes: list[DrugEpisode], profile: CriteriaProfile) -> list[TreatmentCourse]:
-    """Join episodes of one ingredient separated by at most `hold_gap_days` into a course.
-
-    A gap between an explicit end and the next start is a hold. When an episode's end is
-    not recorded (monthly orders often carry only a start), the next episode continues the
-    course without a hold if it starts within the gap limit of the previous start: a missing
-    date never invents an interruption.
-    """
+    """Join the episodes of one ingredient: an episode starting at most `course_gap_days`
+    after the previous one ended continues the course; an ongoing episode continues it
+    for as long as it runs."""
     by_ingredient: dict[str, list[DrugEpisode]] = defaultdict(list)
     for episode in episodes:
         by_ingredient[episode.ingredient].append(episode)
     courses: list[TreatmentCourse] = []
-    max_gap = timedelta(days=profile.hold_gap_days)
     for group in by_ingredient.values():
         group.sort(key=lambda e: (e.start, e.end or date.max, e.reference))
         current: list[DrugEpisode] = []
         holds: list[Hold] = []
-        last_known: date | None = None  # last day known to be covered by the course
-        open_ended = False  # an episode of the course has no recorded end and is not over
+        ongoing = False  # an episode of the course runs with no known end
+        covered_to = date.min  # otherwise: the last day with the drug so far
+        last = group[0]  # the episode that reaches `covered_to`
         for episode in group:
-            if current and last_known is not None:
-                gap = episode.start - last_known
-                if open_ended or gap <= timedelta(days=1):
-                    pass  # overlapping or contiguous
-                elif gap <= max_gap:
-                    if _end_recorded(current):
-                        holds.append(Hold(start=last_known, resumed=episode.start))
-                else:
+            if current and not ongoing:
+                gap_days = (episode.start - covered_to).days
+                if gap_days > profile.course_gap_days:
                     courses.append(_course(current, holds))
-                    current, holds, open_ended = [], [], False
+                    current, holds, covered_to = [], [], date.min
+                elif gap_days >= 2 and _is_hold_gap(last, episode):
+                    # At least one whole day without the drug (§3.4).
+                    holds.append(Hold(start=covered_to + timedelta(days=1), resumed=episode.start))
             current.append(episode)
-            covered = episode.end or episode.start
-            last_known = covered if last_known is None else max(last_known, covered)
-            open_ended = open_ended or (
-                episode.end is None and not episode.ended and not episode.on_hold
-            )
+            if episode.end is None and not episode.on_hold:
+                ongoing = True
+            elif (episode.end or episode.start) > covered_to:
+                covered_to, last = episode.end or episode.start, episode
         if current:
             courses.append(_course(current, holds))
     courses.sort(key=lambda c: (c.start, c.ingredient))
     return courses
-
-
-def _end_recorded(episodes: list[DrugEpisode]) -> bool:
-    latest_end = max(episodes, key=lambda e: e.end or e.start)
-    return latest_end.end is not None
 
 
 def _course(episodes: list[DrugEpisode], holds: list[Hold]) -> TreatmentCourse:
@@ -61,44 +153,115 @@ def _course(episodes: list[DrugEpisode], holds: list[Hold]) -> TreatmentCourse:
     # older open-ended one.
     latest = max(episodes, key=lambda e: (e.start, e.end or e.start, e.reference))
     on_hold = latest.on_hold
-    open_ended = not on_hold and any(
-        e.end is None and not e.ended and not e.on_hold for e in episodes
-    )
+    open_ended = not on_hold and any(e.end is None and not e.on_hold for e in episodes)
     if on_hold:
+        # §3.3: the hold starts at the record's end when given; otherwise it is unknown.
         holds = [*holds, Hold(start=latest.end, resumed=None)]
     ends = [e.end for e in episodes if e.end is not None]
     return TreatmentCourse(
         ingredient=episodes[0].ingredient,
         drug_class=episodes[0].drug_class,
         start=min(e.start for e in episodes),
-        end=None if open_ended or not ends else max(ends),
-        ended=not on_hold and not open_ended,
+        end=None if open_ended or on_hold or not ends else max(ends),
         on_hold=on_hold,
         holds=tuple(holds),
         references=tuple(e.reference for e in episodes),
     )
 
 
-def group_lines(courses: list[TreatmentCourse], profile: CriteriaProfile) -> list[TherapyLine]:
-    """Courses whose starts lie within `line_grouping_days` of a line's first start."""
-    lines: list[TherapyLine] = []
+# §3.5 lines of therapy ----------------------------------------------------------------------
+
+
+def _add_course(
+    course: TreatmentCourse,
+    lines: list[TherapyLine],
+    check: ProgressionCheck,
+    profile: CriteriaProfile,
+) -> None:
+    if not lines:  # rule 1
+        lines.append(TherapyLine(start=course.start, courses=(course,)))
+        return
+    line = lines[-1]
+    after_start = (course.start - line.start).days
+    joins = after_start <= profile.line_grouping_days  # rule 2
+    if (
+        not joins
+        and course.drug_class == DrugClass.ANTI_CD20
+        and not line.has_class(DrugClass.BTKI)
+        and after_start <= profile.deferred_anti_cd20_days
+        and not check.rise_before(line, course.start)
+    ):
+        joins = True  # rule 2, EMN-BDR: rituximab deferred to a later cycle
+    if joins:
+        lines[-1] = replace(line, courses=(*line.courses, course))
+        return
+    ended = line.ended_on(course.start)
+    if (
+        course.ingredient in line.regimen
+        and not check.confirmed_pd_before(line, course.start)
+        and (ended is None or (course.start - ended).days <= profile.recourse_days)
+    ):  # rule 3: a re-course; the baseline does not move
+        lines[-1] = replace(
+            line, courses=(*line.courses, course), recourses=(*line.recourses, course)
+        )
+        return
+    if line.ongoing_on(course.start):  # rule 4: an agent added to a running regimen
+        carry_until = course.start + timedelta(days=profile.add_on_carry_min_days)
+        carried = tuple(
+            c
+            for c in line.main_courses
+            if c.ongoing_on(course.start)
+            and c.drug_class != course.drug_class
+            and not (c.end is not None and c.end <= carry_until)
+        )
+        if carried:
+            lines.append(
+                TherapyLine(
+                    start=course.start,
+                    courses=(*carried, course),
+                    recourses=tuple(c for c in carried if c in line.recourses),
+                    continues=line,
+                )
+            )
+            return
+    lines.append(TherapyLine(start=course.start, courses=(course,)))  # rule 5
+
+
+def _add_partner(
+    course: TreatmentCourse, lines: list[TherapyLine], profile: CriteriaProfile
+) -> bool:
+    """A partner course joins the latest line whose first 30 days contain its start."""
     window = timedelta(days=profile.line_grouping_days)
-    members: list[TreatmentCourse] = []
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if line.start <= course.start <= line.start + window:
+            lines[index] = replace(line, courses=(*line.courses, course))
+            return True
+    return False
+
+
+def treatment_history(
+    episodes: list[DrugEpisode],
+    today: date,
+    profile: CriteriaProfile,
+    check: ProgressionCheck,
+) -> TreatmentHistory:
+    """§3.3-3.5 from the mapped episodes to the lines of therapy."""
+    kept, excluded = _prepare(episodes, today, profile)
+    courses = build_courses(kept, profile)
+    lines: list[TherapyLine] = []
+    partners = []
     for course in sorted(courses, key=lambda c: (c.start, c.ingredient)):
-        if members and course.start - members[0].start > window:
-            lines.append(TherapyLine(start=members[0].start, courses=tuple(members)))
-            members = []
-        members.append(course)
-    if members:
-        lines.append(TherapyLine(start=members[0].start, courses=tuple(members)))
-    return lines
-
-
-def current_line(lines: list[TherapyLine], today: date) -> TherapyLine | None:
-    """The latest line that started on or before today, whether or not it has ended."""
-    started = [line for line in lines if line.start <= today]
-    return started[-1] if started else None
-
-
-def lines_of_therapy(episodes: list[DrugEpisode], profile: CriteriaProfile) -> list[TherapyLine]:
-    return group_lines(build_courses(episodes, profile), profile)
+        if course.drug_class == DrugClass.PARTNER:
+            partners.append(course)
+        else:
+            _add_course(course, lines, check, profile)
+    for course in partners:
+        if not _add_partner(course, lines, profile):
+            reason = PARTNER_OUTSIDE_REGIMEN.format(ingredient=course.ingredient)
+            excluded.extend(Exclusion(reference, reason) for reference in course.references)
+    return TreatmentHistory(
+        lines=lines,
+        excluded=excluded,
+        anti_cd20_starts=[c.start for c in courses if c.drug_class == DrugClass.ANTI_CD20],
+    )

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from cds_service.clinical.models import (
     DrugEpisode,
+    EpisodeSource,
+    IfeReading,
     ImmunofixationResult,
     LabResult,
     PatientRecord,
@@ -31,15 +33,16 @@ def lab(
     lower: bool = False,
     uln=None,
     ref: str | None = None,
+    code: str | None = None,
 ) -> LabResult:
     return LabResult(
         reference=ref or f"Observation/{series.value}-{offset}",
         series=series,
         day=on(offset),
         value_mg_dl=Decimal(str(value)),
-        upper_bound=upper,
-        lower_bound=lower,
+        comparator="<" if upper else ">" if lower else None,
         uln_mg_dl=Decimal(str(uln)) if uln is not None else None,
+        code=code,
     )
 
 
@@ -48,27 +51,34 @@ def episode(
     start: int,
     end: int | None = None,
     *,
-    ended: bool | None = None,
     on_hold: bool = False,
     ref: str | None = None,
+    source: EpisodeSource = EpisodeSource.STATEMENT,
+    runs_to: int | None = None,
 ) -> DrugEpisode:
     (drug,) = drugs_named_in(ingredient)
     return DrugEpisode(
-        reference=ref or f"MedicationStatement/{ingredient}-{start}",
+        reference=ref or f"{source.value}/{ingredient}-{start}",
         ingredient=drug.ingredient,
         drug_class=drug.drug_class,
         start=on(start),
         end=on(end) if end is not None else None,
-        ended=(end is not None and not on_hold) if ended is None else ended,
         on_hold=on_hold,
+        source=source,
+        order_runs_to=on(runs_to) if runs_to is not None else None,
     )
+
+
+def order(ingredient: str, start: int, end: int | None = None, **kw) -> DrugEpisode:
+    return episode(ingredient, start, end, source=EpisodeSource.REQUEST, **kw)
 
 
 def record(labs=(), episodes=(), plasmaphereses=(), ifes=()) -> PatientRecord:
     return PatientRecord(
         lab_results=list(labs),
         immunofixations=[
-            ImmunofixationResult(f"Observation/ife-{d}", on(d), negative) for d, negative in ifes
+            ImmunofixationResult(f"Observation/ife-{d}", on(d), _reading(negative))
+            for d, negative in ifes
         ],
         drug_episodes=list(episodes),
         plasmaphereses=[Plasmapheresis(f"Procedure/pp-{d}", on(d)) for d in plasmaphereses],
@@ -77,3 +87,13 @@ def record(labs=(), episodes=(), plasmaphereses=(), ifes=()) -> PatientRecord:
 
 def igm_series(*points: tuple[int, float]) -> list[LabResult]:
     return [lab(day, value) for day, value in points]
+
+
+def _reading(negative: bool | IfeReading) -> IfeReading:
+    if isinstance(negative, IfeReading):
+        return negative
+    return IfeReading.NEGATIVE if negative else IfeReading.POSITIVE
+
+
+def m_spike(offset: int, grams_per_dl, **kw) -> LabResult:
+    return lab(offset, Decimal(str(grams_per_dl)) * 1000, Series.M_SPIKE, **kw)
