@@ -11,38 +11,62 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from fractions import Fraction
 from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from cds_service.clinical.assessment import displayed_percent
 from cds_service.clinical.criteria import CriteriaProfile
 from cds_service.clinical.models import (
     Assessment,
     Category,
     Caveat,
+    Hyperviscosity,
+    LabResult,
     MonitoringDue,
-    Progression,
+    Series,
 )
 
 from .caveat_pages import caveat_text
 from .extension import assessment_extension
-from .suggestions import repeat_igm_suggestion, serum_viscosity_suggestion
-from .text import SERIES_NAMES, bounded, category_label, day, escape_markdown, mg_dl, percent
+from .suggestions import monitoring_igm_suggestion, repeat_igm_suggestion, serum_viscosity_suggestion
+from .text import (
+    SERIES_NAMES,
+    bounded,
+    category_label,
+    day,
+    escape_markdown,
+    mg_dl,
+    percent,
+    signed_percent,
+)
 
 SUMMARY_LIMIT = 139  # CDS Hooks: summary < 140 characters
 EXCLUDED_SHOWN = 20
+# contract.md: the summary names the latest value's date when it is older than this.
+STALE_SUMMARY_DAYS = 92
 CRITERIA_URL = "https://doi.org/10.1111/bjh.12102"
 CRITERIA_SOURCE = "IWWM-6 consensus response criteria (Owen et al., Br J Haematol 2013)"
 TOPIC_SYSTEM = "urn:wm-igm-cds:topic"
 OVERRIDE_SYSTEM = "urn:wm-igm-cds:override-reason"
-OVERRIDE_REASONS = (
+DATA_INCOMPLETE = ("data-incomplete", "IgM or treatment data in the EHR are incomplete")
+CLINICAL_JUDGEMENT = ("clinical-judgement", "Clinical picture differs; acting on clinical judgement")
+RESPONSE_OVERRIDES = (
     ("marrow-assessed", "Response already assessed by bone marrow or imaging"),
-    ("data-incomplete", "IgM or treatment data in the EHR are incomplete"),
-    ("clinical-judgement", "Clinical picture differs; acting on clinical judgement"),
+    DATA_INCOMPLETE,
+    CLINICAL_JUDGEMENT,
 )
+HYPERVISCOSITY_OVERRIDES = (
+    ("viscosity-checked", "Serum viscosity and symptoms already checked"),
+    DATA_INCOMPLETE,
+    CLINICAL_JUDGEMENT,
+)
+MONITORING_OVERRIDES = (
+    ("igm-ordered", "IgM already ordered, or measured elsewhere"),
+    DATA_INCOMPLETE,
+    CLINICAL_JUDGEMENT,
+)
+UNTREATED_HEAD = "IgM trend, no WM treatment found"
 
 
 @dataclass(frozen=True)
@@ -81,19 +105,22 @@ def caveat_url(base_url: str, caveat: Caveat) -> str:
     return f"{base_url}/caveats/{caveat.value}"
 
 
-def _source(topic_code: str, topic_display: str) -> dict[str, Any]:
-    return {
-        "label": CRITERIA_SOURCE,
-        "url": CRITERIA_URL,
-        "topic": {"system": TOPIC_SYSTEM, "code": topic_code, "display": topic_display},
-    }
+def _topic(code: str, display: str) -> dict[str, str]:
+    return {"system": TOPIC_SYSTEM, "code": code, "display": display}
 
 
-def _override_reasons() -> list[dict[str, str]]:
+def _override_reasons(reasons: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
     return [
-        {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
-        for code, display in OVERRIDE_REASONS
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in reasons
     ]
+
+
+def _caveat_link(context: CardContext, caveat: Caveat) -> dict[str, str]:
+    return {
+        "label": caveat_text(caveat.value).title,
+        "url": caveat_url(context.base_url, caveat),
+        "type": "absolute",
+    }
 
 
 # Summary ---------------------------------------------------------------------------------
@@ -109,49 +136,70 @@ def _regimen_variants(regimen: tuple[str, ...]) -> list[str]:
     return variants
 
 
-def _rise_from_nadir(assessment: Assessment) -> str | None:
-    nadir, latest = assessment.nadir, assessment.latest
-    if nadir is None or latest is None or nadir.value_mg_dl <= 0 or latest.upper_bound:
-        return None
-    rise = (Fraction(latest.value_mg_dl) - Fraction(nadir.value_mg_dl)) / Fraction(
-        nadir.value_mg_dl
-    )
-    return f"+{displayed_percent(rise * 100):.1f}%"
+def _warning_reason(assessment: Assessment) -> str:
+    """contract.md: a warning card's summary says why."""
+    if assessment.category == Category.PD or Caveat.UNCONFIRMED_PROGRESSION not in (
+        assessment.caveats
+    ):
+        return ""
+    if assessment.rise_after_cr:
+        return "; IgM rising after CR, repeat immunofixation"
+    return "; IgM rising, repeat to confirm"
 
 
-def response_summary(assessment: Assessment) -> str:
+def _facts(assessment: Assessment, series: str, today: date) -> list[str]:
+    """What the summary says after the category, longest first."""
+    baseline, latest, nadir = assessment.baseline, assessment.latest, assessment.nadir
+    stale = ""
+    if latest is not None and assessment.category != Category.PD:
+        # Named whenever the latest value is old, whatever else the summary drops.
+        if (today - latest.day).days > STALE_SUMMARY_DAYS:
+            stale = f", latest {day(latest.day)}"
+    if assessment.line is None and latest is not None:
+        return [
+            f": latest {series} {bounded(latest)} mg/dL ({day(latest.day)})",
+            f": latest {series} {bounded(latest)} mg/dL",
+        ]
+    if assessment.category == Category.PD and nadir and latest:
+        rise = (
+            signed_percent(assessment.percent_change_from_nadir)
+            if assessment.percent_change_from_nadir is not None
+            else "rising"
+        )
+        confirmed = f", confirmed {day(assessment.progression_confirmed)}"
+        values = f"({bounded(nadir)} -> {bounded(latest)} mg/dL)"
+        return [
+            f": {series} {rise} from nadir {values}{confirmed}",
+            f": {series} {rise} from nadir{confirmed}",
+        ]
+    if assessment.category == Category.NE and assessment.reason:
+        return [f": {assessment.reason}{stale}", stale and f": latest {day(latest.day)}"]
+    if assessment.percent_change is not None and baseline and latest:
+        change = percent(assessment)
+        values = f"({bounded(baseline)} -> {bounded(latest)} mg/dL)"
+        return [f": {series} {change} {values}{stale}", f": {series} {change}{stale}"]
+    return [stale and f": latest {day(latest.day)}" if latest else ""]
+
+
+def response_summary(assessment: Assessment, today: date) -> str:
     """Category in words and abbreviation, criteria, change and values, then the regimen;
     shorter wording (never a cut word) when it would pass 139 characters."""
-    head = f"{category_label(assessment.category)}, {assessment.criteria}"
+    if assessment.line is None:
+        head = UNTREATED_HEAD
+    else:
+        head = f"{category_label(assessment.category)}, {assessment.criteria}"
     series = SERIES_NAMES.get(assessment.series, "IgM") if assessment.series else "IgM"
     regimen = assessment.line.regimen if assessment.line else ()
-    facts: list[str] = []
-    baseline, latest, nadir = assessment.baseline, assessment.latest, assessment.nadir
-    if assessment.category == Category.PD and nadir and latest:
-        rise = _rise_from_nadir(assessment)
-        facts = [
-            f": {series} {rise} from nadir ({mg_dl(nadir.value_mg_dl)} -> "
-            f"{mg_dl(latest.value_mg_dl)} mg/dL)",
-            f": {series} {rise} from nadir",
-        ]
-    elif assessment.percent_change is not None and baseline and latest:
-        change = percent(assessment)
-        values = (
-            f"({mg_dl(baseline.value_mg_dl)} -> "
-            f"{bounded(latest.value_mg_dl, latest.upper_bound)} mg/dL)"
-        )
-        facts = [f": {series} {change} {values}", f": {series} {change}"]
-    elif assessment.reason:
-        facts = [f": {assessment.reason}", ""]
-    facts.append("")
+    why = _warning_reason(assessment)
+    facts = [*_facts(assessment, series, today), ""]
     for fact in facts:
         for regimen_text in _regimen_variants(regimen):
             if assessment.category == Category.NE and assessment.reason and regimen_text:
                 continue  # "Not evaluable: no baseline ... on X" reads oddly; the detail has it
-            summary = head + fact + regimen_text
+            summary = head + fact + regimen_text + why
             if len(summary) <= SUMMARY_LIMIT:
                 return summary
-    return head[:SUMMARY_LIMIT]
+    return (head + why)[:SUMMARY_LIMIT]
 
 
 # Detail ----------------------------------------------------------------------------------
@@ -162,52 +210,92 @@ def _months_between(first: date, last: date) -> int:
     return months - (last.day < first.day)
 
 
-def _immunofixation(assessment: Assessment) -> str | None:
-    ife = assessment.latest_immunofixation
-    if ife is None:
+def _point(name: str, result: LabResult | None) -> dict[str, str] | None:
+    if result is None:
         return None
-    return f"{'negative' if ife.negative else 'positive'} ({day(ife.day)})"
+    return {"name": name, "value": bounded(result), "day": day(result.day)}
+
+
+def _line_status(assessment: Assessment) -> dict[str, Any] | None:
+    line = assessment.line
+    if line is None:
+        return None
+    status: dict[str, Any] = {
+        "regimen": " + ".join(line.regimen),
+        "start": day(line.start),
+        "ended": day(assessment.line_ended) if assessment.line_ended else None,
+    }
+    earlier = assessment.continuing_from
+    if earlier is not None:
+        status["continues"] = {
+            "start": day(earlier.therapy_start),
+            "regimen": " + ".join(line.continues.regimen) if line.continues else "",
+            "baseline": _point("Baseline", earlier.baseline),
+            "change": (
+                signed_percent(earlier.percent_change)
+                if earlier.percent_change is not None
+                else None
+            ),
+        }
+    return status
+
+
+def _hyperviscosity_sentence(assessment: Assessment) -> str | None:
+    """§7: the value behind the caveat, or an old high IgM that was not re-measured."""
+    finding = assessment.hyperviscosity
+    if finding is not None:
+        value = finding.reference_value
+        return (
+            f"Hyperviscosity reference: {SERIES_NAMES[value.series]} {bounded(value)} mg/dL "
+            f"on {day(value.day)}."
+        )
+    old = assessment.old_high_igm
+    if old is not None:
+        return f"Last IgM >= 4000 mg/dL: {bounded(old)} mg/dL on {day(old.day)}, not re-measured since."
+    return None
 
 
 def response_detail(assessment: Assessment, context: CardContext) -> str:
-    rows = []
-    for name, result in (
-        ("Baseline", assessment.baseline),
-        ("Nadir", assessment.nadir),
-        ("Latest", assessment.latest),
-    ):
-        if result is not None:
-            rows.append(
-                {
-                    "name": name,
-                    "value": escape_markdown(bounded(result.value_mg_dl, result.upper_bound)),
-                    "day": day(result.day),
-                }
-            )
+    points = [
+        _point("Baseline", assessment.baseline),
+        _point("Nadir", assessment.nadir),
+        _point("Latest", assessment.latest),
+    ]
     excluded = list(assessment.excluded)
     latest = assessment.latest
+    since = assessment.response_since
+    is_pd = assessment.category == Category.PD
     return _render(
         "response_detail.md.j2",
         label=category_label(assessment.category),
         criteria=assessment.criteria,
+        treated=assessment.line is not None,
         series_name=SERIES_NAMES.get(assessment.series) if assessment.series else None,
         reason=assessment.reason,
-        rows=rows,
+        is_ne=assessment.category == Category.NE,
+        points=[p for p in points if p],
         change=percent(assessment) if assessment.percent_change is not None else None,
-        rise=_rise_from_nadir(assessment) if assessment.category == Category.PD else None,
-        regimen=" + ".join(assessment.line.regimen) if assessment.line else None,
-        therapy_start=day(assessment.therapy_start),
-        since=day(assessment.response_since) if assessment.response_since else None,
-        durable=assessment.durable,
-        since_is_latest=bool(latest and assessment.response_since == latest.day),
-        held_months=(
-            _months_between(assessment.response_since, latest.day)
-            if assessment.response_since and latest
-            else 0
+        rise=(
+            signed_percent(assessment.percent_change_from_nadir)
+            if is_pd and assessment.percent_change_from_nadir is not None
+            else None
         ),
+        confirmed=day(assessment.progression_confirmed) if is_pd else None,
+        fallen_to=_point("Latest", latest) if Caveat.PD_THEN_FALL in assessment.caveats else None,
+        after_cr=assessment.rise_after_cr,
+        line=_line_status(assessment),
+        since=day(since) if since else None,
+        durable=assessment.durable,
+        since_is_latest=bool(latest and since == latest.day),
+        held_months=_months_between(since, latest.day) if since and latest else 0,
         immunofixation=_immunofixation(assessment),
         uln=mg_dl(assessment.uln_mg_dl) if assessment.uln_mg_dl is not None else None,
         uln_is_default=assessment.uln_is_default,
+        discordances=[
+            {"day": day(d.day), "low": mg_dl(d.low), "high": mg_dl(d.high)}
+            for d in assessment.discordances
+        ],
+        hyperviscosity=_hyperviscosity_sentence(assessment),
         caveats=[
             {
                 "code": caveat.value,
@@ -221,21 +309,30 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
             for item in excluded[:EXCLUDED_SHOWN]
         ],
         excluded_more=max(0, len(excluded) - EXCLUDED_SHOWN),
+        is_pd=is_pd,
     )
+
+
+def _immunofixation(assessment: Assessment) -> str | None:
+    ife = assessment.latest_immunofixation
+    if ife is None:
+        return None
+    return f"{ife.reading.value} ({day(ife.day)})"
 
 
 # Cards -----------------------------------------------------------------------------------
 
 
-def _links(assessment: Assessment, context: CardContext) -> list[dict[str, str]]:
-    links = [
-        {
-            "label": caveat_text(caveat.value).title,
-            "url": caveat_url(context.base_url, caveat),
-            "type": "absolute",
-        }
-        for caveat in assessment.caveats
-    ]
+def is_warning(assessment: Assessment) -> bool:
+    """contract.md: `warning` for PD and whenever unconfirmed-progression applies."""
+    return (
+        assessment.category == Category.PD
+        or Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats
+    )
+
+
+def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any]:
+    links = [_caveat_link(context, caveat) for caveat in assessment.caveats]
     links.append(
         {
             "label": "IWWM-6 response criteria (Owen et al. 2013)",
@@ -243,19 +340,18 @@ def _links(assessment: Assessment, context: CardContext) -> list[dict[str, str]]
             "type": "absolute",
         }
     )
-    return links
-
-
-def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any]:
-    warning = assessment.category == Category.PD or (assessment.progression == Progression.POSSIBLE)
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": response_summary(assessment),
+        "summary": response_summary(assessment, context.today),
         "detail": response_detail(assessment, context),
-        "indicator": "warning" if warning else "info",
-        "source": _source("wm-igm-response", "Waldenström macroglobulinemia IgM response"),
-        "links": _links(assessment, context),
-        "overrideReasons": _override_reasons(),
+        "indicator": "warning" if is_warning(assessment) else "info",
+        "source": {
+            "label": CRITERIA_SOURCE,
+            "url": CRITERIA_URL,
+            "topic": _topic("wm-igm-response", "Waldenström macroglobulinemia IgM response"),
+        },
+        "links": links,
+        "overrideReasons": _override_reasons(RESPONSE_OVERRIDES),
         "extension": assessment_extension(assessment),
     }
     if Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats:
@@ -264,49 +360,59 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
     return card
 
 
-def hyperviscosity_card(assessment: Assessment, context: CardContext) -> dict[str, Any]:
-    latest = assessment.latest_total_igm
-    assert latest is not None
-    value = bounded(latest.value_mg_dl, latest.upper_bound, latest.lower_bound)
-    return {
+def hyperviscosity_card(finding: Hyperviscosity, context: CardContext) -> dict[str, Any]:
+    """§7: a separate warning card, only when the risk is near."""
+    value = finding.reference_value
+    series = SERIES_NAMES[value.series]
+    threshold = 4000 if value.series == Series.TOTAL_IGM else 3000
+    method = "nephelometry" if value.series == Series.TOTAL_IGM else "electrophoresis"
+    card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": f"Hyperviscosity risk: IgM {value} mg/dL on {day(latest.day)} (>= 4000 mg/dL)",
+        "summary": (
+            f"Hyperviscosity risk: {series} {bounded(value)} mg/dL on {day(value.day)} "
+            f"(>= {threshold} mg/dL)"
+        ),
         "detail": _render(
             "hyperviscosity_detail.md.j2",
-            value=escape_markdown(value),
-            day=day(latest.day),
-            threshold=4000,
-            flare=Caveat.ANTI_CD20_FLARE in assessment.caveats,
+            series=series,
+            value=bounded(value),
+            method=method,
+            day=day(value.day),
+            threshold=threshold,
+            flare=finding.anti_cd20_recent,
+            viscosity=(
+                {
+                    "text": escape_markdown(finding.latest_viscosity.text),
+                    "day": day(finding.latest_viscosity.day),
+                }
+                if finding.latest_viscosity
+                else None
+            ),
+            order_due=finding.viscosity_order_due,
+            exchange=day(finding.recent_plasmapheresis) if finding.recent_plasmapheresis else None,
         ),
         "indicator": "warning",
         "source": {
-            "label": "Stone & Bogen, Blood 2012: hyperviscosity in WM",
-            "topic": {
-                "system": TOPIC_SYSTEM,
-                "code": "hyperviscosity-risk",
-                "display": "Hyperviscosity risk",
-            },
+            "label": "Gustine et al., Br J Haematol 2017: serum IgM and symptomatic hyperviscosity",
+            "url": "https://pubmed.ncbi.nlm.nih.gov/28485115/",
+            "topic": _topic("hyperviscosity-risk", "Hyperviscosity risk"),
         },
-        "links": [
-            {
-                "label": caveat_text(Caveat.HYPERVISCOSITY_RISK.value).title,
-                "url": caveat_url(context.base_url, Caveat.HYPERVISCOSITY_RISK),
-                "type": "absolute",
-            }
-        ],
-        "suggestions": [serum_viscosity_suggestion(context.patient_id)],
-        "selectionBehavior": "at-most-one",
-        "overrideReasons": _override_reasons(),
+        "links": [_caveat_link(context, Caveat.HYPERVISCOSITY_RISK)],
+        "overrideReasons": _override_reasons(HYPERVISCOSITY_OVERRIDES),
     }
+    if finding.viscosity_order_due:
+        card["suggestions"] = [serum_viscosity_suggestion(context.patient_id)]
+        card["selectionBehavior"] = "at-most-one"
+    return card
 
 
 def monitoring_card(
-    due: MonitoringDue, context: CardContext, profile: CriteriaProfile
+    due: MonitoringDue, context: CardContext, profile: CriteriaProfile, suggest: bool
 ) -> dict[str, Any]:
     last = (
         f"last result {due.days_since} days ago" if due.last_result_day else "none since line start"
     )
-    return {
+    card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": f"WM monitoring due: serum IgM expected every {due.interval_days} days; {last}",
         "detail": _render(
@@ -316,22 +422,20 @@ def monitoring_card(
             last_day=day(due.last_result_day) if due.last_result_day else None,
             days_since=due.days_since,
             early_interval=profile.monitoring_early_interval_days,
-            early_years=profile.monitoring_early_years,
+            early_years=profile.monitoring_early_days // 365,
             late_interval=profile.monitoring_late_interval_days,
         ),
         "indicator": "info",
         "source": {
             "label": "IgM monitoring interval (service design, clinical-rules §6)",
-            "topic": {
-                "system": TOPIC_SYSTEM,
-                "code": "monitoring-due",
-                "display": "IgM monitoring due",
-            },
+            "topic": _topic("monitoring-due", "IgM monitoring due"),
         },
-        "suggestions": [repeat_igm_suggestion(context.patient_id)],
-        "selectionBehavior": "at-most-one",
-        "overrideReasons": _override_reasons(),
+        "overrideReasons": _override_reasons(MONITORING_OVERRIDES),
     }
+    if suggest:
+        card["suggestions"] = [monitoring_igm_suggestion(context.patient_id)]
+        card["selectionBehavior"] = "at-most-one"
+    return card
 
 
 def build_cards(
@@ -346,9 +450,12 @@ def build_cards(
     has_data = assessment.latest is not None or assessment.line is not None
     if not has_data:
         return []
-    cards = [response_card(assessment, context)]
-    if Caveat.HYPERVISCOSITY_RISK in assessment.caveats:
-        cards.append(hyperviscosity_card(assessment, context))
+    response = response_card(assessment, context)
+    cards = [response]
+    finding = assessment.hyperviscosity
+    if finding is not None and finding.warning_card:
+        cards.append(hyperviscosity_card(finding, context))
     if due is not None:
-        cards.append(monitoring_card(due, context, profile))
+        # The same order is never suggested twice in one response.
+        cards.append(monitoring_card(due, context, profile, suggest="suggestions" not in response))
     return cards

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from cds_service.clinical.assessment import displayed_percent
-from cds_service.clinical.models import Assessment, LabResult
+from cds_service.clinical.models import Assessment, Category, LabResult
 
 EXTENSION_KEY = "wm-igm-assessment"
 
@@ -22,8 +22,8 @@ def _point(result: LabResult | None) -> dict[str, Any] | None:
         "valueMgDl": _number(result.value_mg_dl),
         "date": result.day.isoformat(),
     }
-    if result.upper_bound:
-        point["comparator"] = "<"
+    if result.comparator:
+        point["comparator"] = result.comparator
     return point
 
 
@@ -33,11 +33,16 @@ def assessment_extension(assessment: Assessment) -> dict[str, Any]:
         "criteria": assessment.criteria,
         "category": assessment.category.value,
     }
+    is_ne = assessment.category == Category.NE
     if assessment.series is not None:
         body["series"] = assessment.series.value
-    if assessment.percent_change is not None and assessment.category.value != "NE":
+    if assessment.percent_change is not None and not is_ne:
         body["percentChange"] = float(displayed_percent(assessment.percent_change))
         body["percentChangeIsBound"] = assessment.change_is_bound
+    if assessment.percent_change_from_nadir is not None and assessment.category == Category.PD:
+        body["percentChangeFromNadir"] = float(
+            displayed_percent(assessment.percent_change_from_nadir)
+        )
     for key, result in (
         ("baseline", assessment.baseline),
         ("nadir", assessment.nadir),
@@ -48,14 +53,26 @@ def assessment_extension(assessment: Assessment) -> dict[str, Any]:
             body[key] = point
     if assessment.therapy_start is not None:
         body["therapyStart"] = assessment.therapy_start.isoformat()
+    if assessment.line_ended is not None:
+        body["lineEnded"] = assessment.line_ended.isoformat()
     if assessment.line is not None:
         body["regimen"] = list(assessment.line.regimen)
     if assessment.caveats:
         body["caveats"] = [caveat.value for caveat in assessment.caveats]
-    if assessment.reason:
-        body["reason"] = assessment.reason
     if assessment.response_since is not None:
         body["responseSince"] = assessment.response_since.isoformat()
+    if assessment.progression_confirmed is not None:
+        body["progressionConfirmed"] = assessment.progression_confirmed.isoformat()
+    earlier = assessment.continuing_from
+    if earlier is not None:
+        continuing: dict[str, Any] = {"therapyStart": earlier.therapy_start.isoformat()}
+        if earlier.baseline is not None:
+            continuing["baseline"] = _point(earlier.baseline)
+        if earlier.percent_change is not None:
+            continuing["percentChange"] = float(displayed_percent(earlier.percent_change))
+        body["continuingFrom"] = continuing
+    if assessment.reason and is_ne:
+        body["reason"] = assessment.reason
     if assessment.excluded:
         body["excluded"] = [
             {"reference": item.reference, "reason": item.reason} for item in assessment.excluded

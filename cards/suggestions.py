@@ -46,9 +46,19 @@ def _suggestion(label: str, description: str, resource: dict[str, Any]) -> dict[
 
 
 def repeat_igm_suggestion(patient_id: str) -> dict[str, Any]:
+    """On unconfirmed progression; in the same laboratory (BCSH-2014)."""
+    return _suggestion(
+        "Repeat serum IgM",
+        "Order a serum IgM (LOINC 2472-9) in the same laboratory to confirm or rule out "
+        "progression",
+        _service_request(patient_id, SERUM_IGM),
+    )
+
+
+def monitoring_igm_suggestion(patient_id: str) -> dict[str, Any]:
     return _suggestion(
         "Order serum IgM",
-        "Order a serum IgM (LOINC 2472-9) to confirm or rule out progression",
+        "Order a serum IgM (LOINC 2472-9) in the same laboratory for routine monitoring",
         _service_request(patient_id, SERUM_IGM),
     )
 

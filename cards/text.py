@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 
 from cds_service.clinical.assessment import displayed_percent
-from cds_service.clinical.models import Assessment, Category, Series
+from cds_service.clinical.models import Assessment, Category, LabResult, Series
 
 CATEGORY_NAMES = {
     Category.CR: "Complete response",
@@ -44,17 +45,23 @@ def mg_dl(value: Decimal) -> str:
     return text
 
 
-def bounded(value: Decimal, upper_bound: bool, lower_bound: bool = False) -> str:
-    return ("<" if upper_bound else ">" if lower_bound else "") + mg_dl(value)
+def bounded(result: LabResult) -> str:
+    """'5100', '<25', '>7000': the service's own figures, safe in markdown mid-line (a
+    comparator is never at the start of a line, and '<2' is no HTML tag)."""
+    return (result.comparator or "") + mg_dl(result.value_mg_dl)
+
+
+def signed_percent(change: Fraction, is_bound: bool = False) -> str:
+    """'-56.2%', '+38.8%', or '-99.0% or more' when the change is a bound."""
+    shown = displayed_percent(change)
+    sign = "+" if shown > 0 else ""
+    text = f"{sign}{shown:.1f}%"
+    return f"{text} or more" if is_bound else text
 
 
 def percent(assessment: Assessment) -> str:
-    """'-56.2%' (or '-99.0% or more' when the latest value is an upper bound)."""
     assert assessment.percent_change is not None
-    shown = displayed_percent(assessment.percent_change)
-    sign = "+" if shown > 0 else ""
-    text = f"{sign}{shown:.1f}%"
-    return f"{text} or more" if assessment.change_is_bound else text
+    return signed_percent(assessment.percent_change, assessment.change_is_bound)
 
 
 def day(value: date | None) -> str:

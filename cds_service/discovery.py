@@ -7,9 +7,9 @@ from typing import Any
 SERVICE_ID = "wm-igm-response"
 HOOK = "patient-view"
 
-# LOINC codes of the laboratory series the assessment reads (clinical-rules.md §3).
+# LOINC codes of the results the assessment reads (clinical-rules.md §3.1, §7).
 _OBSERVATION_CODES = ",".join(
-    f"http://loinc.org|{code}" for code in ("2472-9", "33358-3", "51435-6", "25700-6")
+    f"http://loinc.org|{code}" for code in ("2472-9", "33358-3", "51435-6", "25700-6", "3128-6")
 )
 
 PREFETCH_TEMPLATES: dict[str, str] = {
@@ -20,6 +20,7 @@ PREFETCH_TEMPLATES: dict[str, str] = {
     ),
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
+    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
     "procedures": "Procedure?patient={{context.patientId}}",
 }
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
@@ -29,6 +30,7 @@ MODELS: dict[str, type] = {
     "Observation": Observation,
     "MedicationStatement": MedicationStatement,
     "MedicationRequest": MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
     "Procedure": Procedure,
     "Medication": Medication,
 }

@@ -25,7 +25,14 @@ from .fhir_parsing import subject_patient_id
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-SEARCHABLE = ("Observation", "MedicationStatement", "MedicationRequest", "Procedure", "Patient")
+SEARCHABLE = (
+    "Observation",
+    "MedicationStatement",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "Procedure",
+    "Patient",
+)
 FHIR_JSON = "application/fhir+json"
 
 

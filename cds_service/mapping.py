@@ -15,36 +15,54 @@ from typing import Any
 
 from .clinical.models import (
     DrugEpisode,
+    EpisodeSource,
     Exclusion,
+    IfeReading,
     ImmunofixationResult,
     LabResult,
     PatientRecord,
     Plasmapheresis,
     Series,
+    ViscosityResult,
 )
 from .clinical.units import UnitError, mg_dl_factor
 from .clinical.valuesets import (
     COUNTED_OBSERVATION_STATUSES,
     IFE_NEGATIVE_CODES,
+    IFE_NEGATIVE_INTERPRETATIONS,
     IFE_POSITIVE_CODES,
+    IFE_POSITIVE_INTERPRETATIONS,
     IMMUNOFIXATION_LOINC,
     LOINC_SYSTEM,
     SERIES_BY_LOINC,
+    SERUM_VISCOSITY_LOINC,
     WmDrug,
+    combine_ife_readings,
     drug_by_code,
     drugs_named_in,
-    immunofixation_reading,
+    immunofixation_text_readings,
     names_plasmapheresis,
 )
 from .fhir_parsing import ParsedResources
 
-# clinical-rules.md §3: medication records that do not describe treatment taken.
-LEFT_OUT_MEDICATION_STATUSES = frozenset(
-    {"entered-in-error", "not-taken", "cancelled", "draft", "intended"}
-)
+# clinical-rules.md §3.3: records that do not describe treatment taken, by resource type.
+LEFT_OUT_STATUSES = {
+    "MedicationStatement": frozenset({"entered-in-error", "not-taken", "intended"}),
+    "MedicationRequest": frozenset({"entered-in-error", "cancelled", "draft"}),
+    "MedicationAdministration": frozenset({"not-done", "entered-in-error"}),
+}
+STATUS_REASONS = {
+    "intended": "status 'intended': planned, not yet taken",
+}
 ENDED_MEDICATION_STATUSES = frozenset({"completed", "stopped"})
-_UPPER_BOUND = frozenset({"<", "<="})
-_LOWER_BOUND = frozenset({">", ">="})
+# §3.3: a suggestion is not an order.
+COUNTED_REQUEST_INTENTS = frozenset(
+    {"order", "original-order", "reflex-order", "filler-order", "instance-order"}
+)
+# Supply durations in these UCUM units convert to days; anything else is not guessed.
+DAYS_PER_DURATION_UNIT = {"d": 1, "wk": 7}
+_COMPARATORS = frozenset({"<", "<=", ">", ">="})
+IFE_UNREADABLE = "immunofixation result could not be read"
 
 
 class _Excluded(Exception):
@@ -64,6 +82,13 @@ def to_day(value: Any, what: str) -> dt.date:
     raise _Excluded(f"no {what}")
 
 
+def _with_time(value: Any) -> dt.datetime | None:
+    """The instant, when the source gives a time of day with a zone (§7 compares them)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value
+    return None
+
+
 # Laboratory results ----------------------------------------------------------------------
 
 
@@ -72,14 +97,18 @@ def _loinc_codes(observation: Any) -> set[str]:
     return {c.code for c in codings if c.system == LOINC_SYSTEM and c.code}
 
 
-def _observation_day(observation: Any) -> dt.date:
+def _observation_when(observation: Any) -> Any:
     if observation.effectiveDateTime is not None:
-        return to_day(observation.effectiveDateTime, "date")
+        return observation.effectiveDateTime
     if observation.effectivePeriod is not None and observation.effectivePeriod.start is not None:
-        return to_day(observation.effectivePeriod.start, "date")
+        return observation.effectivePeriod.start
     if observation.issued is not None:
-        return to_day(observation.issued, "date")
+        return observation.issued
     raise _Excluded("no date (effectiveDateTime, effectivePeriod.start or issued)")
+
+
+def _observation_day(observation: Any) -> dt.date:
+    return to_day(_observation_when(observation), "date")
 
 
 def _quantity_mg_dl(quantity: Any) -> Decimal:
@@ -117,14 +146,18 @@ def _lab_result(observation: Any, series: Series, reference: str) -> LabResult:
     if value < 0:
         raise _Excluded("negative value")
     comparator = quantity.comparator
+    if comparator is not None and comparator not in _COMPARATORS:
+        raise _Excluded(f"comparator '{comparator}' cannot be read")
+    when = _observation_when(observation)
     return LabResult(
         reference=reference,
         series=series,
-        day=_observation_day(observation),
+        day=to_day(when, "date"),
         value_mg_dl=value,
-        upper_bound=comparator in _UPPER_BOUND,
-        lower_bound=comparator in _LOWER_BOUND,
-        uln_mg_dl=_upper_limit_of_normal(observation),
+        comparator=comparator,
+        uln_mg_dl=_upper_limit_of_normal(observation) if series == Series.TOTAL_IGM else None,
+        code=next(iter(_loinc_codes(observation) & set(SERIES_BY_LOINC)), None),
+        drawn_at=_with_time(when),
     )
 
 
@@ -148,44 +181,64 @@ def _immunofixation(observation: Any, reference: str) -> ImmunofixationResult:
     if observation.dataAbsentReason is not None:
         raise _Excluded("no result (data absent)")
     day = _observation_day(observation)
-    reading = _immunofixation_reading(observation)
-    if reading is None:
-        raise _Excluded("the immunofixation result reads neither negative nor positive")
-    return ImmunofixationResult(reference=reference, day=day, negative=reading)
+    return ImmunofixationResult(reference=reference, day=day, reading=_ife_reading(observation))
 
 
-def _immunofixation_reading(observation: Any) -> bool | None:
-    concepts = [observation.valueCodeableConcept, *(observation.interpretation or [])]
-    for concept in concepts:
-        if concept is None:
-            continue
+def _ife_reading(observation: Any) -> IfeReading:
+    """§3.2: codes, interpretation codes and free text, clause by clause."""
+    readings: list[IfeReading] = []
+    texts: list[str] = []
+    concept = observation.valueCodeableConcept
+    if concept is not None:
         for coding in concept.coding or []:
             if coding.code in IFE_NEGATIVE_CODES:
-                return True
-            if coding.code in IFE_POSITIVE_CODES:
-                return False
-        texts = [concept.text, *(c.display for c in concept.coding or [])]
-        for text in texts:
-            if text and (reading := immunofixation_reading(text)) is not None:
-                return reading
+                readings.append(IfeReading.NEGATIVE)
+            elif coding.code in IFE_POSITIVE_CODES:
+                readings.append(IfeReading.POSITIVE)
+            if coding.display:
+                texts.append(coding.display)
+        if concept.text:
+            texts.append(concept.text)
+    for interpretation in observation.interpretation or []:
+        for coding in interpretation.coding or []:
+            if coding.code in IFE_NEGATIVE_INTERPRETATIONS:
+                readings.append(IfeReading.NEGATIVE)
+            elif coding.code in IFE_POSITIVE_INTERPRETATIONS:
+                readings.append(IfeReading.POSITIVE)
     if observation.valueString:
-        return immunofixation_reading(observation.valueString)
-    return None
+        texts.append(observation.valueString)
+    for text in texts:
+        readings += immunofixation_text_readings(text)
+    return combine_ife_readings(readings)
 
 
-def map_observation(observation: Any, reference: str) -> LabResult | ImmunofixationResult | None:
+def _viscosity(observation: Any, reference: str) -> ViscosityResult:
+    quantity = observation.valueQuantity
+    if quantity is None or quantity.value is None:
+        raise _Excluded("no value")
+    unit = quantity.unit or quantity.code or ""
+    text = f"{quantity.comparator or ''}{quantity.value} {unit}".strip()
+    return ViscosityResult(reference=reference, day=_observation_day(observation), text=text)
+
+
+def map_observation(
+    observation: Any, reference: str
+) -> LabResult | ImmunofixationResult | ViscosityResult | None:
     """Raises `_Excluded` for a relevant result that cannot be used; None if not relevant."""
     codes = _loinc_codes(observation)
     series = {SERIES_BY_LOINC[code] for code in codes if code in SERIES_BY_LOINC}
     is_ife = IMMUNOFIXATION_LOINC in codes
-    if not series and not is_ife:
+    is_viscosity = SERUM_VISCOSITY_LOINC in codes
+    if not series and not is_ife and not is_viscosity:
         return None
-    if len(series) + is_ife > 1:
+    if len(series) + is_ife + is_viscosity > 1:
         raise _Excluded("coded as more than one kind of result (" + ", ".join(sorted(codes)) + ")")
     if observation.status not in COUNTED_OBSERVATION_STATUSES:
         raise _Excluded(f"status '{observation.status}' is not a final result")
     if is_ife:
         return _immunofixation(observation, reference)
+    if is_viscosity:
+        return _viscosity(observation, reference)
     return _lab_result(observation, series.pop(), reference)
 
 
@@ -248,16 +301,34 @@ def _resolve_medication(resource: Any, reference: str | None, medications: dict[
 
 
 def _statement_dates(statement: Any) -> tuple[dt.date, dt.date | None]:
+    """§3.3: effectivePeriod, or effectiveDateTime as the start (a completed or stopped
+    statement with only effectiveDateTime ends that day)."""
     period = statement.effectivePeriod
     if period is not None and period.start is not None:
         end = to_day(period.end, "end date") if period.end is not None else None
         return to_day(period.start, "start date"), end
     if statement.effectiveDateTime is not None:
-        return to_day(statement.effectiveDateTime, "start date"), None
+        start = to_day(statement.effectiveDateTime, "start date")
+        return start, start if statement.status in ENDED_MEDICATION_STATUSES else None
     raise _Excluded("no start date (effectivePeriod.start or effectiveDateTime)")
 
 
-def _request_dates(request: Any) -> tuple[dt.date, dt.date | None]:
+def _supply_days(request: Any) -> int | None:
+    """expectedSupplyDuration x (1 + numberOfRepeatsAllowed), in days, when given in days
+    or weeks."""
+    dispense = request.dispenseRequest
+    duration = dispense.expectedSupplyDuration if dispense else None
+    if duration is None or duration.value is None:
+        return None
+    per_unit = DAYS_PER_DURATION_UNIT.get(duration.code or "")
+    if per_unit is None:
+        return None
+    repeats = dispense.numberOfRepeatsAllowed or 0
+    return int(Decimal(duration.value) * per_unit * (1 + repeats))
+
+
+def _request_dates(request: Any) -> tuple[dt.date, dt.date | None, dt.date | None]:
+    """§3.3: (start, end of a completed or stopped order, the day an active order runs to)."""
     validity = request.dispenseRequest.validityPeriod if request.dispenseRequest else None
     bounds = [
         dosage.timing.repeat.boundsPeriod
@@ -272,13 +343,30 @@ def _request_dates(request: Any) -> tuple[dt.date, dt.date | None]:
         start = to_day(request.authoredOn, "start date")
     else:
         raise _Excluded("no start date (validityPeriod, timing bounds or authoredOn)")
-    end = None
+    validity_end = (
+        to_day(validity.end, "end date") if validity is not None and validity.end else None
+    )
+    bounds_ends = [to_day(b.end, "end date") for b in bounds if b.end is not None]
+    timing_end = max(bounds_ends) if bounds_ends else None
+    supply = _supply_days(request)
+    supply_end = start + dt.timedelta(days=supply) if supply is not None else None
     if request.status in ENDED_MEDICATION_STATUSES:
-        if validity is not None and validity.end is not None:
-            end = to_day(validity.end, "end date")
-        elif bounds_ends := [b.end for b in bounds if b.end is not None]:
-            end = max(to_day(e, "end date") for e in bounds_ends)
-    return start, end
+        end = validity_end or timing_end or supply_end or start
+        return start, end, None
+    known_ends = [d for d in (validity_end, timing_end, supply_end) if d is not None]
+    return start, None, max(known_ends) if known_ends else None
+
+
+def _administration_dates(administration: Any) -> tuple[dt.date, dt.date]:
+    """§3.3: one dose on effectiveDateTime, or effectivePeriod."""
+    if administration.effectiveDateTime is not None:
+        day = to_day(administration.effectiveDateTime, "date")
+        return day, day
+    period = administration.effectivePeriod
+    if period is not None and period.start is not None:
+        start = to_day(period.start, "start date")
+        return start, to_day(period.end, "end date") if period.end is not None else start
+    raise _Excluded("no date (effectiveDateTime or effectivePeriod)")
 
 
 def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -> list[DrugEpisode]:
@@ -286,20 +374,22 @@ def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -
     drugs = _medication_drugs(resource, medications)
     if not drugs:
         return []
+    resource_type = resource.get_resource_type()
+    source = EpisodeSource(resource_type)
     status = resource.status
-    if status in LEFT_OUT_MEDICATION_STATUSES:
-        raise _Excluded(f"status '{status}': not treatment taken")
-    is_statement = resource.get_resource_type() == "MedicationStatement"
-    start, end = _statement_dates(resource) if is_statement else _request_dates(resource)
+    if status in LEFT_OUT_STATUSES[resource_type]:
+        raise _Excluded(STATUS_REASONS.get(status, f"status '{status}': not treatment taken"))
+    runs_to = None
+    if source == EpisodeSource.STATEMENT:
+        start, end = _statement_dates(resource)
+    elif source == EpisodeSource.REQUEST:
+        if resource.intent not in COUNTED_REQUEST_INTENTS:
+            raise _Excluded(f"intent '{resource.intent}': a suggestion, not an order")
+        start, end, runs_to = _request_dates(resource)
+    else:
+        start, end = _administration_dates(resource)
     if end is not None and end < start:
         raise _Excluded(f"ends ({end.isoformat()}) before it starts ({start.isoformat()})")
-    on_hold = status == "on-hold"
-    # An active request is ongoing whatever its validity period says (clinical-rules.md §3).
-    if not is_statement and status == "active":
-        end = None
-    ended = status in ENDED_MEDICATION_STATUSES or (
-        is_statement and end is not None and not on_hold
-    )
     return [
         DrugEpisode(
             reference=reference,
@@ -307,8 +397,9 @@ def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -
             drug_class=drug.drug_class,
             start=start,
             end=end,
-            ended=ended,
-            on_hold=on_hold,
+            on_hold=status == "on-hold",
+            source=source,
+            order_runs_to=runs_to,
         )
         for drug in drugs
     ]
@@ -325,12 +416,12 @@ def map_procedure(procedure: Any, reference: str) -> Plasmapheresis | None:
     if procedure.status != "completed":
         raise _Excluded(f"status '{procedure.status}': not a completed procedure")
     if procedure.performedDateTime is not None:
-        day = to_day(procedure.performedDateTime, "date")
+        when = procedure.performedDateTime
     elif procedure.performedPeriod is not None and procedure.performedPeriod.start is not None:
-        day = to_day(procedure.performedPeriod.start, "date")
+        when = procedure.performedPeriod.start
     else:
         raise _Excluded("no date (performedDateTime or performedPeriod.start)")
-    return Plasmapheresis(reference=reference, day=day)
+    return Plasmapheresis(reference=reference, day=to_day(when, "date"), started_at=_with_time(when))
 
 
 # The whole record ------------------------------------------------------------------------
@@ -358,25 +449,27 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
     excluded: list[Exclusion] = []
     observations = _each(parsed.models("Observation"), map_observation, excluded)
     episodes = _each(
-        [*parsed.models("MedicationStatement"), *parsed.models("MedicationRequest")],
+        [
+            *parsed.models("MedicationStatement"),
+            *parsed.models("MedicationRequest"),
+            *parsed.models("MedicationAdministration"),
+        ],
         lambda resource, reference: map_medication(resource, reference, parsed.medications),
         excluded,
     )
     procedures = _each(parsed.models("Procedure"), map_procedure, excluded)
-    labs = [o for o in observations if isinstance(o, LabResult)]
-    for lab in labs:
-        if lab.lower_bound:
-            excluded.append(
-                Exclusion(
-                    lab.reference,
-                    "a lower bound ('>') says too little for a response; "
-                    "used only for the hyperviscosity check",
-                )
-            )
+    immunofixations = [o for o in observations if isinstance(o, ImmunofixationResult)]
+    # §3.2: an unreadable IFE is left out of CR and reported, yet it still withholds CR.
+    excluded += [
+        Exclusion(i.reference, IFE_UNREADABLE)
+        for i in immunofixations
+        if i.reading == IfeReading.UNREADABLE
+    ]
     return PatientRecord(
-        lab_results=labs,
-        immunofixations=[o for o in observations if isinstance(o, ImmunofixationResult)],
+        lab_results=[o for o in observations if isinstance(o, LabResult)],
+        immunofixations=immunofixations,
         drug_episodes=episodes,
         plasmaphereses=procedures,
+        viscosities=[o for o in observations if isinstance(o, ViscosityResult)],
         excluded=[*parsed.excluded, *excluded],
     )

@@ -535,17 +535,21 @@ class _Assessor:
                     v.day >= self.today - timedelta(days=profile.viscosity_order_days)
                     for v in self.viscosities
                 ),
+                anti_cd20_recent=self.anti_cd20_recent(),
                 recent_plasmapheresis=self.recent_plasmapheresis(),
             ),
             old_high,
         )
 
+    def anti_cd20_recent(self) -> bool:
+        flare = timedelta(days=self.profile.flare_window_days)
+        return any(start <= self.today <= start + flare for start in self.anti_cd20_starts)
+
     def hyperviscosity_warning(
         self, reference: LabResult, counting: dict[Series, list[LabResult]]
     ) -> bool:
         profile = self.profile
-        flare = timedelta(days=profile.flare_window_days)
-        if any(start <= self.today <= start + flare for start in self.anti_cd20_starts):
+        if self.anti_cd20_recent():
             return True
         if reference.series != Series.TOTAL_IGM:
             return False

@@ -274,7 +274,8 @@ class Hyperviscosity:
     warning_card: bool
     latest_viscosity: ViscosityResult | None
     viscosity_order_due: bool  # none in the last 183 days
-    recent_plasmapheresis: date | None = None
+    anti_cd20_recent: bool = False  # an anti-CD20 course started in the last 112 days
+    recent_plasmapheresis: date | None = None  # an exchange in the last 42 days
 
 
 @dataclass(frozen=True)
