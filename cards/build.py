@@ -224,6 +224,7 @@ def _line_status(assessment: Assessment) -> dict[str, Any] | None:
         "regimen": " + ".join(line.regimen),
         "start": day(line.start),
         "ended": day(assessment.line_ended) if assessment.line_ended else None,
+        "continues": None,
     }
     earlier = assessment.continuing_from
     if earlier is not None:

@@ -32,7 +32,19 @@ from .validation import schema_errors
 
 EXPECTED_EXTENSION = "wm-igm-expected"
 ASSESSMENT_KEY = "wm-igm-assessment"
-_CHECKED_FIELDS = ("category", "percentChange", "percentChangeIsBound", "caveats", "reason")
+_CHECKED_FIELDS = (
+    "category",
+    "series",
+    "percentChange",
+    "percentChangeIsBound",
+    "caveats",
+    "reason",
+    "regimen",
+    "therapyStart",
+    "lineEnded",
+    "progressionConfirmed",
+    "continuingFrom",
+)
 
 
 class UsageError(Exception):
@@ -160,18 +172,25 @@ class OverHttp:
             return response.status_code, response.text
 
 
-def _response_assessment(body: Any) -> dict[str, Any] | None:
+def _response_card(body: Any) -> dict[str, Any]:
     for card in (body or {}).get("cards", []) if isinstance(body, dict) else []:
-        extension = card.get("extension") or {}
-        if ASSESSMENT_KEY in extension:
-            return extension[ASSESSMENT_KEY]
-    return None
+        if ASSESSMENT_KEY in (card.get("extension") or {}):
+            return card
+    return {}
+
+
+def _response_assessment(body: Any) -> dict[str, Any] | None:
+    return _response_card(body).get("extension", {}).get(ASSESSMENT_KEY)
 
 
 def _comparable(value: Any) -> Any:
     # -56.2 parsed as a float from the service and as a Decimal from the fixture are equal.
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return Decimal(str(value))
+    if isinstance(value, dict):
+        return {key: _comparable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
     return value
 
 
@@ -195,6 +214,9 @@ def check(expected: dict[str, Any], status: int, body: Any) -> list[str]:
             got = assessment.get(name, [] if name == "caveats" else None)
             if _comparable(got) != _comparable(wanted[name]):
                 differences.append(f"{name}: expected {wanted[name]!r}, got {got!r}")
+    indicator = _response_card(body).get("indicator")
+    if "indicator" in wanted and indicator != wanted["indicator"]:
+        differences.append(f"indicator: expected {wanted['indicator']!r}, got {indicator!r}")
     if "cards" in wanted and len(body.get("cards", [])) != wanted["cards"]:
         differences.append(f"cards: expected {wanted['cards']}, got {len(body.get('cards', []))}")
     if "excluded" in wanted and len(assessment.get("excluded", [])) != wanted["excluded"]:

@@ -27,7 +27,6 @@ from .models import (
 ON_HOLD_BEFORE_ANY_DOSE = "on hold before any dose: not treatment taken"
 PARTNER_OUTSIDE_REGIMEN = "{ingredient} outside a WM regimen: not a line of therapy"
 STARTS_AFTER_TODAY = "starts after today ({start}): planned, in no line yet"
-ORDER_NOT_RENEWED = "order not renewed: treated as ended on {end}"
 
 
 class ProgressionCheck(Protocol):
@@ -71,10 +70,7 @@ def _prepare(
     for episode in episodes:
         runs_to = episode.order_runs_to
         if episode.end is None and runs_to is not None and runs_to < today - unrenewed:
-            episode = replace(episode, end=runs_to)
-            excluded.append(
-                Exclusion(episode.reference, ORDER_NOT_RENEWED.format(end=runs_to.isoformat()))
-            )
+            episode = replace(episode, end=runs_to)  # an order nobody renewed ended there
         prepared.append(episode)
     kept: list[DrugEpisode] = []
     gap = timedelta(days=profile.course_gap_days)
