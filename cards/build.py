@@ -196,6 +196,8 @@ def response_summary(assessment: Assessment, today: date) -> str:
         for regimen_text in _regimen_variants(regimen):
             if assessment.category == Category.NE and assessment.reason and regimen_text:
                 continue  # "Not evaluable: no baseline ... on X" reads oddly; the detail has it
+            if regimen_text and assessment.category == Category.PD:
+                regimen_text = "," + regimen_text  # "..., confirmed DATE, on X" (contract)
             summary = head + fact + regimen_text + why
             if len(summary) <= SUMMARY_LIMIT:
                 return summary

@@ -162,6 +162,28 @@ def request_for(
     return resource
 
 
+def administration(
+    rid: str,
+    name: str,
+    offset: int,
+    *,
+    status: str = "completed",
+    patient: str = PATIENT,
+    coding: list[dict[str, str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationAdministration",
+        "id": rid,
+        "status": status,
+        "subject": {"reference": f"Patient/{patient}"},
+        "medicationCodeableConcept": _medication(name, coding),
+        "effectiveDateTime": iso(offset),
+    }
+    resource.update(extra)
+    return resource
+
+
 def plasmapheresis(
     rid: str, offset: int, status: str = "completed", text: str = "Plasmapheresis"
 ) -> dict[str, Any]:
@@ -193,6 +215,7 @@ def hook_request(
     requests: list[dict[str, Any]] | None = None,
     procedures: list[dict[str, Any]] | None = None,
     patient: str = PATIENT,
+    administrations: list[dict[str, Any]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """A complete patient-view request: every prefetch key present."""
@@ -205,6 +228,7 @@ def hook_request(
             "observations": bundle(*(observations or [])),
             "medicationStatements": bundle(*(statements or [])),
             "medicationRequests": bundle(*(requests or [])),
+            "medicationAdministrations": bundle(*(administrations or [])),
             "procedures": bundle(*(procedures or [])),
         },
     }

@@ -14,6 +14,8 @@ from cds_service.mapping import to_patient_record
 from .builders import (
     ATC,
     RXNORM,
+    UCUM,
+    administration,
     ife,
     igm,
     iso,
@@ -153,9 +155,14 @@ def test_comparators_are_kept_as_bounds(comparator, upper, lower):
     assert (result.upper_bound, result.lower_bound) == (upper, lower)
 
 
-def test_lower_bound_is_reported_as_left_out_of_the_response():
-    record = mapped(igm("o1", 0, 7000, comparator=">"))
-    assert "lower bound" in reasons(record)["Observation/o1"]
+@pytest.mark.parametrize("comparator", ["<", "<=", ">", ">="])
+def test_bounds_stay_in_the_series_with_their_comparator(comparator):
+    # v2 §3.1: v1 dropped ">7000" and showed a stale PR.
+    record = mapped(igm("o1", 0, 7000, comparator=comparator))
+    (result,) = record.lab_results
+    assert result.comparator == comparator and record.excluded == []
+    assert result.lower_bound is (comparator in (">", ">="))
+    assert result.upper_bound is (comparator in ("<", "<="))
 
 
 def test_reference_range_high_is_the_uln_converted():
@@ -167,6 +174,12 @@ def test_reference_range_high_is_the_uln_converted():
     ]
     (result,) = mapped(resource).lab_results
     assert result.uln_mg_dl == 230
+
+
+def test_serum_viscosity_is_read_for_the_hyperviscosity_card():
+    viscosity = lab("v1", 0, 3.2, "cP", code="3128-6")
+    (result,) = mapped(viscosity).viscosities
+    assert (result.day, result.text) == (on(0), "3.2 cP")
 
 
 def test_m_spike_codes_and_unrelated_labs():
@@ -220,12 +233,51 @@ def test_immunofixation_from_coding_interpretation_and_string():
     string["valueString"] = "negative"
     unreadable = ife("i4", 0, "see report")
     record = mapped(coded, interpreted, string, unreadable)
-    assert {i.reference: i.negative for i in record.immunofixations} == {
-        "Observation/i1": True,
-        "Observation/i2": False,
-        "Observation/i3": True,
+    assert {i.reference: i.reading.value for i in record.immunofixations} == {
+        "Observation/i1": "negative",
+        "Observation/i2": "positive",
+        "Observation/i3": "negative",
+        # kept, so that it can withhold CR (§3.2), and reported
+        "Observation/i4": "unreadable",
     }
-    assert "neither negative nor positive" in reasons(record)["Observation/i4"]
+    assert reasons(record) == {"Observation/i4": "immunofixation result could not be read"}
+
+
+@pytest.mark.parametrize(
+    "text, reading",
+    [
+        ("No evidence of a monoclonal protein", "negative"),
+        ("IFE: negative", "negative"),
+        ("IgM kappa band not identified", "negative"),
+        ("Serum IFE negative", "negative"),
+        ("Faint IgM kappa band present with no other bands", "positive"),
+        ("No change in the IgM kappa band", "positive"),
+        ("Negative for IgG and IgA. IgM kappa monoclonal band present.", "positive"),
+        ("Negative for IgG and IgA; IgM lambda detected", "positive"),
+        ("Test not performed: insufficient sample", "unreadable"),
+        ("Polyclonal increase in IgM", "unreadable"),
+        ("Negative. See comment", "unreadable"),
+        ("IgM kappa band present. Quantitation pending", "positive"),
+        ("monoclonal", "positive"),  # "monoclonal" does not contain the word "no"
+        ("", "unreadable"),
+    ],
+)
+def test_immunofixation_text_is_read_clause_by_clause(text, reading):
+    resource = ife("i1", 0, "x")
+    del resource["valueCodeableConcept"]
+    if text:
+        resource["valueString"] = text
+    (result,) = mapped(resource).immunofixations
+    assert result.reading.value == reading
+
+
+def test_a_positive_clause_outweighs_a_negative_code():
+    resource = ife("i1", 0, "IgM kappa band present")
+    resource["valueCodeableConcept"]["coding"] = [
+        {"system": "http://snomed.info/sct", "code": "260385009", "display": "Negative"}
+    ]
+    (result,) = mapped(resource).immunofixations
+    assert result.reading.value == "positive"
 
 
 # Medications -----------------------------------------------------------------------------------
@@ -307,16 +359,26 @@ def test_contained_and_referenced_medication():
 def test_left_out_statement_statuses(status):
     found, why = episodes(statement("m1", "ibrutinib", 0, status=status))
     assert found == []
-    assert why == {"MedicationStatement/m1": f"status '{status}': not treatment taken"}
+    reason = (
+        "status 'intended': planned, not yet taken"
+        if status == "intended"
+        else f"status '{status}': not treatment taken"
+    )
+    assert why == {"MedicationStatement/m1": reason}
 
 
 def test_statement_dates():
     period, _ = episodes(statement("m1", "ibrutinib", 0, 100, status="completed"))
-    assert (period[0].start, period[0].end, period[0].ended) == (on(0), on(100), True)
+    assert (period[0].start, period[0].end) == (on(0), on(100))
     single = statement("m2", "ibrutinib", None)
     single["effectiveDateTime"] = iso(5)
     (episode,), _ = episodes(single)
-    assert (episode.start, episode.end, episode.ended) == (on(5), None, False)
+    assert (episode.start, episode.end) == (on(5), None)
+    # §3.3: a completed statement with only effectiveDateTime ends that day.
+    done = statement("m4", "ibrutinib", None, status="completed")
+    done["effectiveDateTime"] = iso(7)
+    (episode,), _ = episodes(done)
+    assert (episode.start, episode.end) == (on(7), on(7))
     undated = statement("m3", "ibrutinib", None)
     found, why = episodes(undated)
     assert found == [] and "no start date" in why["MedicationStatement/m3"]
@@ -324,7 +386,7 @@ def test_statement_dates():
 
 def test_on_hold_statement():
     (episode,), _ = episodes(statement("m1", "zanubrutinib", 0, 200, status="on-hold"))
-    assert episode.on_hold and episode.end == on(200) and not episode.ended
+    assert episode.on_hold and episode.end == on(200)
 
 
 def requests_(*resources):
@@ -346,9 +408,74 @@ def test_request_dates_prefer_validity_then_timing_then_authored():
     assert (by_drug["bendamustine"].start, by_drug["bendamustine"].end) == (on(30), None)
 
 
-def test_active_request_is_ongoing_whatever_its_validity():
+def test_an_active_request_is_ongoing_and_records_how_far_it_runs():
     (episode,), _ = requests_(request_for("r1", "ibrutinib", 0, validity=(0, 30)))
-    assert episode.end is None and not episode.ended
+    assert episode.end is None and episode.order_runs_to == on(30)
+
+
+def test_supply_end_is_start_plus_supply_times_one_plus_repeats():
+    supplied = request_for("r1", "ibrutinib", 0, status="completed")
+    supplied["dispenseRequest"] = {
+        "numberOfRepeatsAllowed": 2,
+        "expectedSupplyDuration": {"value": 28, "unit": "days", "system": UCUM, "code": "d"},
+    }
+    weeks = request_for("r2", "rituximab", 0, status="completed")
+    weeks["dispenseRequest"] = {
+        "expectedSupplyDuration": {"value": 4, "unit": "weeks", "system": UCUM, "code": "wk"},
+    }
+    months = request_for("r3", "bortezomib", 0, status="completed")
+    months["dispenseRequest"] = {
+        "expectedSupplyDuration": {"value": 1, "unit": "month", "system": UCUM, "code": "mo"},
+    }
+    found, _ = requests_(supplied, weeks, months)
+    ends = {e.ingredient: e.end for e in found}
+    # a month is not a fixed number of days: not guessed, the order ends on its start
+    assert ends == {"ibrutinib": on(84), "rituximab": on(28), "bortezomib": on(0)}
+
+
+@pytest.mark.parametrize("intent", ["proposal", "plan", "directive", "option"])
+def test_a_suggestion_is_not_an_order(intent):
+    found, why = requests_(request_for("r1", "ibrutinib", 0, intent=intent))
+    assert found == []
+    assert why == {"MedicationRequest/r1": f"intent '{intent}': a suggestion, not an order"}
+
+
+@pytest.mark.parametrize(
+    "intent", ["order", "original-order", "reflex-order", "filler-order", "instance-order"]
+)
+def test_orders_count(intent):
+    found, _ = requests_(request_for("r1", "ibrutinib", 0, intent=intent))
+    assert [e.ingredient for e in found] == ["ibrutinib"]
+
+
+def test_administrations_are_doses_on_their_day():
+    record = mapped(
+        administration("a1", "Rituxan", 10),
+        administration("a2", "rituximab", 38, status="not-done"),
+        administration("a3", "rituximab", 66, status="entered-in-error"),
+        key="medicationAdministrations",
+    )
+    (dose,) = record.drug_episodes
+    assert (dose.ingredient, dose.start, dose.end) == ("rituximab", on(10), on(10))
+    assert dose.source.value == "MedicationAdministration"
+    assert set(reasons(record)) == {"MedicationAdministration/a2", "MedicationAdministration/a3"}
+
+
+@pytest.mark.parametrize(
+    "text, ingredient",
+    [
+        ("Brukinsa 160 mg capsule", "zanubrutinib"),
+        ("IMBRUVICA 420 MG TABLET", "ibrutinib"),
+        ("Rituxan Hycela 1400 mg", "rituximab"),
+        ("Gazyvaro", "obinutuzumab"),
+        ("Velcade 3.5 mg", "bortezomib"),
+        ("Hemady 20 mg", "dexamethasone"),
+        ("tirabrutinib", "tirabrutinib"),
+    ],
+)
+def test_brand_names_are_recognised(text, ingredient):
+    found, _ = episodes(statement("m1", text, 0))
+    assert [e.ingredient for e in found] == [ingredient]
 
 
 @pytest.mark.parametrize("status", ["cancelled", "draft", "entered-in-error"])
@@ -358,6 +485,25 @@ def test_left_out_request_statuses(status):
 
 
 # Procedures -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, counted",
+    [
+        ("TPE", True),
+        ("Apheresis", True),
+        ("Apheresis for hyperviscosity", True),
+        ("Apheresis, peripheral blood stem cell collection", False),
+        ("Plateletpheresis donor apheresis", False),
+        ("LDL apheresis", False),
+        ("Extracorporeal photopheresis (apheresis)", False),
+        ("Plasma exchange after PBSC harvest", True),  # a plasma exchange whatever else it says
+        ("Leukapheresis", False),
+    ],
+)
+def test_plasmapheresis_words(text, counted):
+    record = mapped(plasmapheresis("p1", 5, text=text), key="procedures")
+    assert bool(record.plasmaphereses) is counted
 
 
 def test_plasmapheresis_procedures():

@@ -24,8 +24,10 @@ def fhir_json(document, status=200):
     return Response(json.dumps(document), status=status, content_type="application/fhir+json")
 
 
-def serve_patient(server, observations=(), statements=(), requests_=(), procedures=()):
-    """Answer the five prefetch queries for patient p1, checking the bearer token."""
+def serve_patient(
+    server, observations=(), statements=(), requests_=(), procedures=(), administrations=()
+):
+    """Answer the six prefetch queries for patient p1, checking the bearer token."""
     seen = []
 
     def handler(request: Request) -> Response:
@@ -40,12 +42,19 @@ def serve_patient(server, observations=(), statements=(), requests_=(), procedur
             "Observation": observations,
             "MedicationStatement": statements,
             "MedicationRequest": requests_,
+            "MedicationAdministration": administrations,
             "Procedure": procedures,
         }[resource_type]
         return fhir_json(bundle(*content))
 
     server.expect_request("/fhir/Patient/p1").respond_with_handler(handler)
-    for resource_type in ("Observation", "MedicationStatement", "MedicationRequest", "Procedure"):
+    for resource_type in (
+        "Observation",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "Procedure",
+    ):
         server.expect_request(f"/fhir/{resource_type}").respond_with_handler(handler)
     return seen
 
@@ -79,13 +88,14 @@ def test_all_keys_fetched_with_bearer_token(fhir, client):
     response = client.post(SERVICE, json=no_prefetch_request(fhir))
     assert response.status_code == 200, response.get_json()
     assert assessment(response)["category"] == "PR"
-    assert len(seen) == 5
+    assert len(seen) == 6
     observation_query = next(r for r in seen if r.path.endswith("/Observation"))
     assert observation_query.args["code"].split(",") == [
         "http://loinc.org|2472-9",
         "http://loinc.org|33358-3",
         "http://loinc.org|51435-6",
         "http://loinc.org|25700-6",
+        "http://loinc.org|3128-6",
     ]
     assert observation_query.args["_sort"] == "-date"
 
@@ -99,6 +109,7 @@ def test_only_missing_keys_are_fetched(fhir, client):
     assert response.status_code == 200
     assert assessment(response)["category"] == "PR"
     assert sorted(r.path.rsplit("/", 1)[-1] for r in seen) == [
+        "MedicationAdministration",
         "MedicationRequest",
         "MedicationStatement",
         "Procedure",
@@ -211,8 +222,8 @@ def test_unreachable_server_is_412(client):
 
 
 def test_missing_keys_are_fetched_concurrently(fhir, client):
-    """Four searches must be in flight at once: a sequential fetch never fills the barrier."""
-    barrier = threading.Barrier(4, timeout=2)
+    """Five searches must be in flight at once: a sequential fetch never fills the barrier."""
+    barrier = threading.Barrier(5, timeout=2)
     statements = [statement("m1", "zanubrutinib", 0)]
     serve_patient(fhir)
 
@@ -229,7 +240,13 @@ def test_missing_keys_are_fetched_concurrently(fhir, client):
     fhir.expect_request("/fhir/Patient/p1").respond_with_json(
         {"resourceType": "Patient", "id": "p1"}
     )
-    for resource_type in ("Observation", "MedicationStatement", "MedicationRequest", "Procedure"):
+    for resource_type in (
+        "Observation",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "Procedure",
+    ):
         fhir.expect_request(f"/fhir/{resource_type}").respond_with_handler(together)
     response = client.post(SERVICE, json=no_prefetch_request(fhir))
     assert response.status_code == 200, response.get_json()

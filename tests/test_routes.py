@@ -29,10 +29,11 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
     assert service["prefetch"] == {
         "patient": "Patient/{{context.patientId}}",
         "observations": "Observation?patient={{context.patientId}}&code=http://loinc.org|2472-9,"
-        "http://loinc.org|33358-3,http://loinc.org|51435-6,http://loinc.org|25700-6"
-        "&_sort=-date&_count=500",
+        "http://loinc.org|33358-3,http://loinc.org|51435-6,http://loinc.org|25700-6,"
+        "http://loinc.org|3128-6&_sort=-date&_count=500",
         "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
         "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
+        "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
         "procedures": "Procedure?patient={{context.patientId}}",
     }
     assert service["prefetch"] == PREFETCH_TEMPLATES

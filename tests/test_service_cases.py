@@ -128,4 +128,7 @@ def test_igm_without_treatment_reports_the_trend(call):
     assert result["category"] == "NE"
     assert result["reason"] == "no WM treatment found"
     assert "regimen" not in result
-    assert response["cards"][0]["summary"] == "Not evaluable (NE), IWWM-6: no WM treatment found"
+    # contract v2: "IgM trend, no WM treatment found", never "Not evaluable" for the untreated.
+    assert response["cards"][0]["summary"] == (
+        "IgM trend, no WM treatment found: latest IgM 2000 mg/dL (2024-04-24)"
+    )

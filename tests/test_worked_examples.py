@@ -1,4 +1,4 @@
-"""clinical-rules.md §7, E1-E10, through the HTTP endpoint.
+"""clinical-rules.md §8, E1-E16, through the HTTP endpoint.
 
 Units mg/dL unless stated; dates relative to therapy start (day 0); "today" is 3 days
 after the latest value; ULN 230; profile iwwm6 unless stated.
@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from .builders import hook_request, ife, igm, on, statement
+from .builders import hook_request, ife, igm, m_spike, on, statement
 
 BR = [statement("m-benda", "bendamustine", 0, 150), statement("m-ritux", "rituximab", 0, 150)]
 
@@ -60,9 +60,11 @@ EXAMPLES = {
     "E6": dict(
         observations=[igm("o1", -2, 4200), igm("o2", 28, 5900), igm("o3", 56, 5600)],
         statements=[statement("m1", "rituximab", 0)],
-        category="SD",
-        change=33.3,
+        category="NE",
+        change=None,
         caveats=["anti-cd20-flare", "hyperviscosity-risk"],
+        reason="IgM rose during the anti-CD20 flare window (until 2024-05-06)",
+        cards=2,
     ),
     "E7": dict(
         observations=[
@@ -78,7 +80,8 @@ EXAMPLES = {
         ],
         category="PD",
         change=-37.5,
-        caveats=["pi-mtor-discordance"],
+        caveats=["pi-mtor-discordance", "small-absolute-rise"],
+        regimen=["bortezomib", "rituximab", "dexamethasone"],
     ),
     "E9": dict(
         observations=[igm("o1", 30, 2100), igm("o2", 120, 1500)],
@@ -98,6 +101,98 @@ EXAMPLES = {
         change=-99.0,
         caveats=["cr-needs-marrow"],
     ),
+    "E11": dict(
+        observations=[
+            igm("o1", -5, 5000),
+            igm("o2", 90, 1000),
+            igm("o3", 180, 1300),
+            igm("o4", 270, 1400),
+            igm("o5", 360, 1500),
+        ],
+        statements=[
+            statement("m1", "zanubrutinib", 0),
+            statement("m2", "dexamethasone 4 mg tablet", 200, 204, status="completed"),
+        ],
+        category="PD",
+        change=-70.0,
+        caveats=["btki-discordance", "small-absolute-rise"],
+        regimen=["zanubrutinib"],
+    ),
+    "E12": dict(
+        observations=[
+            igm("o1", -5, 4000),
+            igm("o2", 30, 2500),
+            igm("o3", 120, 1600),
+            igm("o4", 200, 1500),
+        ],
+        statements=[
+            statement("m1", "ibrutinib", 0),
+            statement("m2", "rituximab", 60, 81, status="completed"),
+        ],
+        category="MR",
+        change=-40.0,
+        caveats=["btki-discordance", "delayed-response"],
+        regimen=["ibrutinib", "rituximab"],
+        start=60,
+    ),
+    "E13": dict(
+        observations=[
+            igm("o1", -5, 6000),
+            igm("o2", 90, 2500),
+            igm("o3", 180, 2600),
+            igm("o4", 270, 7000, comparator=">"),
+        ],
+        statements=[statement("m1", "zanubrutinib", 0)],
+        category="NE",
+        change=None,
+        caveats=["btki-discordance", "hyperviscosity-risk", "unconfirmed-progression"],
+        reason="the latest IgM is above the laboratory's reporting range: ask for a diluted result",
+        indicator="warning",
+        cards=2,
+    ),
+    "E14": dict(
+        observations=[
+            igm("o1", -4, 2500),
+            igm("o2", 300, 25, comparator="<"),
+            ife("i1", 300, "Negative"),
+            igm("o3", 390, 40),
+            igm("o4", 480, 60),
+        ],
+        statements=[
+            statement("m1", "bendamustine", 0, 150, status="completed"),
+            statement("m2", "rituximab", 0, 150, status="completed"),
+        ],
+        category="CR",
+        change=-97.6,
+        caveats=["cr-needs-marrow"],
+    ),
+    "E15": dict(
+        observations=[
+            igm("o1", -5, 4000),
+            igm("o2", 90, 1500),
+            m_spike("s1", -5, "3.0"),
+            m_spike("s2", 90, "1.0"),
+            m_spike("s3", 360, "1.0"),
+            m_spike("s4", 450, "1.4"),
+            m_spike("s5", 540, "1.6"),
+        ],
+        statements=[statement("m1", "ibrutinib", 0)],
+        category="PD",
+        change=-46.6,
+        caveats=["btki-discordance", "method-change", "small-absolute-rise"],
+        series="m-spike",
+    ),
+    "E16": dict(
+        observations=[
+            igm("o1", -4, 2500),
+            igm("o2", 300, 200),
+            ife("i1", 300, "Negative for IgG and IgA. IgM kappa monoclonal band present."),
+        ],
+        statements=BR,
+        category="VGPR",
+        change=-92.0,
+        caveats=[],
+    ),
 }
 
 
@@ -110,12 +205,20 @@ def _today(example):
 def test_worked_example(name, call):
     example = EXAMPLES[name]
     request = hook_request(example["observations"], example["statements"])
-    extension, _card = assessment_of(call(request, today=_today(example)))
+    response = call(request, today=_today(example))
+    extension, _card = assessment_of(response)
     assert extension["criteria"] == "IWWM-6"
     assert extension["category"] == example["category"]
     assert extension.get("percentChange") == example["change"]
     assert extension.get("caveats", []) == example["caveats"]
-    assert extension["therapyStart"] == on(0).isoformat()
+    assert extension["therapyStart"] == on(example.get("start", 0)).isoformat()
+    for key in ("reason", "regimen", "series"):
+        if key in example:
+            assert extension.get(key) == example[key]
+    if "indicator" in example:
+        assert _card["indicator"] == example["indicator"]
+    if "cards" in example:
+        assert len(response["cards"]) == example["cards"]
 
 
 def test_e1_card_reads_as_the_founding_answer(call):
@@ -149,7 +252,37 @@ def test_e7_is_progression_with_warning(call):
     extension, card = assessment_of(response)
     assert card["indicator"] == "warning"
     assert extension["nadir"] == {"valueMgDl": 900, "date": on(90).isoformat()}
-    assert card["summary"].startswith("Progressive disease (PD), IWWM-6")
+    assert extension["progressionConfirmed"] == on(270).isoformat()
+    # (1250 - 900) / 900 = 38.88... %, shown truncated
+    assert extension["percentChangeFromNadir"] == 38.8
+    # The whole regimen would pass 139 characters: it is shortened, never cut mid-word.
+    assert card["summary"] == (
+        "Progressive disease (PD), IWWM-6: IgM +38.8% from nadir (900 -> 1250 mg/dL), "
+        "confirmed 2024-10-11, on bortezomib + 2 more"
+    )
+
+
+def test_e12_reports_the_change_since_the_earlier_start(call):
+    example = EXAMPLES["E12"]
+    response = call(hook_request(example["observations"], example["statements"]), today=on(203))
+    extension, card = assessment_of(response)
+    assert extension["baseline"] == {"valueMgDl": 2500, "date": on(30).isoformat()}
+    assert extension["continuingFrom"] == {
+        "therapyStart": on(0).isoformat(),
+        "baseline": {"valueMgDl": 4000, "date": on(-5).isoformat()},
+        "percentChange": -62.5,
+    }
+    assert "-62.5%" in card["detail"]
+
+
+def test_e13_keeps_the_lower_bound_and_escapes_it_once(call):
+    example = EXAMPLES["E13"]
+    response = call(hook_request(example["observations"], example["statements"]), today=on(273))
+    extension, card = assessment_of(response)
+    assert extension["latest"] == {"valueMgDl": 7000, "date": on(270).isoformat(), "comparator": ">"}
+    assert ">7000 mg/dL" in card["detail"]
+    assert "&gt;" not in card["detail"] and "&gt;" not in card["summary"]
+    assert card["summary"].endswith("; IgM rising, repeat to confirm")
 
 
 def test_e8_trial_profile_needs_500_mg_dl(call):
@@ -164,6 +297,7 @@ def test_e8_trial_profile_needs_500_mg_dl(call):
     assert extension["category"] == "MR"
     assert extension["percentChange"] == -37.5
     assert extension["caveats"] == ["pi-mtor-discordance"]
+    assert "progressionConfirmed" not in extension
     assert card["indicator"] == "info"
 
 

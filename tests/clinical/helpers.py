@@ -15,6 +15,9 @@ from cds_service.clinical.models import (
     Plasmapheresis,
     Series,
 )
+from cds_service.clinical.criteria import IWWM6, CriteriaProfile
+from cds_service.clinical.models import TherapyLine
+from cds_service.clinical.therapy import TreatmentHistory, treatment_history
 from cds_service.clinical.valuesets import drugs_named_in
 
 DAY0 = date(2024, 1, 15)
@@ -97,3 +100,27 @@ def _reading(negative: bool | IfeReading) -> IfeReading:
 
 def m_spike(offset: int, grams_per_dl, **kw) -> LabResult:
     return lab(offset, Decimal(str(grams_per_dl)) * 1000, Series.M_SPIKE, **kw)
+
+
+class FixedProgression:
+    """Answers §3.5's questions about rises and PD as a test says (for therapy tests only;
+    the assessment answers them from laboratory values)."""
+
+    def __init__(self, rise: bool = False, pd: bool = False) -> None:
+        self.rise, self.pd = rise, pd
+
+    def rise_before(self, line: TherapyLine, day: date) -> bool:
+        return self.rise
+
+    def confirmed_pd_before(self, line: TherapyLine, day: date) -> bool:
+        return self.pd
+
+
+def history(
+    *episodes: DrugEpisode,
+    today: int = 1000,
+    rise: bool = False,
+    pd: bool = False,
+    profile: CriteriaProfile = IWWM6,
+) -> TreatmentHistory:
+    return treatment_history(list(episodes), on(today), profile, FixedProgression(rise, pd))

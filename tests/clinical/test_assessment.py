@@ -234,17 +234,40 @@ def test_progression_is_the_first_category_even_below_baseline():
 # §4.6 suppression windows ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("day, suppressed", [(112, True), (113, False)])
-def test_anti_cd20_flare_window_is_112_days(day, suppressed):
+@pytest.mark.parametrize("day", [111, 112])
+def test_a_rise_inside_the_112_day_flare_window_is_ne_not_sd(day):
+    # §4.6/§4.7: a +33 % rise is no stable disease (IWWM-6 SD is < 25 % either way).
     labs = igm_series((-2, 3000), (day - 28, 4000), (day, 4000))
     result = assess(record(labs, [episode("rituximab", 0, 30)]))
-    if suppressed:
-        assert result.category == Category.SD
-        assert Caveat.ANTI_CD20_FLARE in result.caveats
-    else:
-        # day 84 is inside the window, day 113 outside: the confirmed rise is suppressed,
-        # but the latest value alone still rises against the nadir -> unconfirmed.
-        assert Caveat.UNCONFIRMED_PROGRESSION in result.caveats
+    assert result.category == Category.NE
+    assert result.reason == "IgM rose during the anti-CD20 flare window (until 2024-05-06)"
+    assert Caveat.ANTI_CD20_FLARE in result.caveats
+    assert Caveat.UNCONFIRMED_PROGRESSION not in result.caveats
+
+
+def test_the_day_after_the_window_a_value_not_above_its_peak_is_held_back():
+    # §4.6 recovery: day 113 is outside the window but not above the flare's peak (4000).
+    labs = igm_series((-2, 3000), (85, 4000), (113, 4000))
+    result = assess(record(labs, [episode("rituximab", 0, 30)]))
+    assert result.category == Category.NE
+    assert result.reason.startswith("IgM falling after the flare or hold window (until 2024-08-04)")
+    assert Caveat.ANTI_CD20_FLARE in result.caveats
+    assert Caveat.UNCONFIRMED_PROGRESSION not in result.caveats
+
+
+def test_in_recovery_a_value_above_the_window_peak_is_progression_evidence():
+    labs = igm_series((-2, 3000), (85, 4000), (113, 4001))
+    result = assess(record(labs, [episode("rituximab", 0, 30)]))
+    assert result.category == Category.NE
+    assert result.reason == "rise not yet confirmed: repeat IgM"
+    assert Caveat.UNCONFIRMED_PROGRESSION in result.caveats
+
+
+@pytest.mark.parametrize("days_after, blocked", [(90, True), (91, False)])
+def test_recovery_lasts_90_days_after_the_window(days_after, blocked):
+    labs = igm_series((-2, 3000), (85, 4000), (112 + days_after, 3900))
+    result = assess(record(labs, [episode("rituximab", 0, 30)]))
+    assert (Caveat.UNCONFIRMED_PROGRESSION not in result.caveats) is blocked
 
 
 def test_rise_after_the_flare_window_is_progression():
@@ -306,7 +329,7 @@ def test_hold_with_unknown_start_shows_caveat_but_suppresses_nothing():
 
 
 def test_btki_stopped_for_good_opens_no_window_but_explains_rebound():
-    episodes = [episode("ibrutinib", 0, 200, ended=True)]
+    episodes = [episode("ibrutinib", 0, 200)]
     labs = igm_series((-5, 4000), (150, 1000), (230, 1600), (260, 1700))
     result = assess(record(labs, episodes))
     assert result.category == Category.PD
@@ -315,7 +338,7 @@ def test_btki_stopped_for_good_opens_no_window_but_explains_rebound():
 
 @pytest.mark.parametrize("stop_before_latest, caveat", [(90, True), (91, False)])
 def test_btki_stop_counts_within_90_days_before_latest(stop_before_latest, caveat):
-    episodes = [episode("ibrutinib", 0, 300 - stop_before_latest, ended=True)]
+    episodes = [episode("ibrutinib", 0, 300 - stop_before_latest)]
     labs = igm_series((-5, 4000), (300, 1000))
     result = assess(record(labs, episodes))
     assert (Caveat.BTKI_INTERRUPTION in result.caveats) is caveat
@@ -447,12 +470,34 @@ def test_caveats_are_in_table_order_and_unique():
 # §4.8 response since --------------------------------------------------------------------------
 
 
-def test_response_since_and_durability():
-    labs = igm_series((-4, 3000), (60, 2000), (90, 1400), (200, 1300), (455, 1200))
+@pytest.mark.parametrize(
+    "points, durable",
+    [
+        # 365 days held, 3 values, gaps of 182 and 183 days
+        (((90, 1400), (272, 1300), (455, 1200)), True),
+        # 364 days held
+        (((90, 1400), (272, 1300), (454, 1200)), False),
+        # gaps of 183 and 182 days, then a gap of 184 days
+        (((90, 1400), (273, 1300), (455, 1200)), True),
+        (((90, 1400), (271, 1300), (455, 1200)), False),
+        # only 2 values
+        (((90, 1400), (455, 1200)), False),
+    ],
+)
+def test_durable_needs_a_year_3_values_and_no_gap_over_183_days(points, durable):
+    labs = igm_series((-4, 3000), (60, 2000), *points)
     result = assess(record(labs, IBRUTINIB))
     assert result.category == Category.PR
     assert result.response_since == on(90)
-    assert result.durable is True  # day 455 is more than 12 months after day 90
+    assert result.durable is durable
+
+
+def test_response_since_is_the_latest_unbroken_run():
+    # §4.8: a value that fell out of the PR range breaks the run.
+    labs = igm_series((-4, 3000), (90, 1400), (180, 1600), (270, 1450), (360, 1300))
+    result = assess(record(labs, IBRUTINIB))
+    assert result.category == Category.PR
+    assert result.response_since == on(270)
 
 
 def test_response_not_yet_durable():

@@ -6,13 +6,13 @@ import pytest
 
 from cds_service.clinical.criteria import IWWM6
 from cds_service.clinical.monitoring import monitoring_due
-from cds_service.clinical.therapy import current_line, lines_of_therapy
+from cds_service.clinical.models import Series
 
-from .helpers import episode, lab, on
+from .helpers import episode, history, lab, on
 
 
 def line_of(*episodes, today):
-    return current_line(lines_of_therapy(list(episodes), IWWM6), today)
+    return history(*episodes, today=(today - on(0)).days).current_line(today)
 
 
 @pytest.mark.parametrize("age, due", [(92, False), (93, True)])
@@ -34,15 +34,10 @@ def test_every_6_months_after_2_years(age, due):
     assert (result is not None) is due
 
 
-def test_the_two_years_are_calendar_years_of_the_line():
-    line = line_of(episode("ibrutinib", 0), today=on(800))
-    two_years = on(0).replace(year=on(0).year + 2)
-    just_before = monitoring_due(
-        line, [lab(0, 1)], IWWM6, two_years.fromordinal(two_years.toordinal() - 1)
-    )
-    assert just_before.interval_days == 92
-    at = monitoring_due(line, [lab(0, 1)], IWWM6, two_years)
-    assert at.interval_days == 183
+@pytest.mark.parametrize("line_age, interval", [(729, 92), (730, 92), (731, 183)])
+def test_the_first_two_years_are_730_days_of_the_line(line_age, interval):
+    line = line_of(episode("ibrutinib", 0), today=on(line_age))
+    assert monitoring_due(line, [lab(0, 1)], IWWM6, on(line_age)).interval_days == interval
 
 
 def test_no_result_since_the_line_started_counts_from_the_start():
@@ -52,9 +47,16 @@ def test_no_result_since_the_line_started_counts_from_the_start():
     assert result.last_result_day == on(-5)
 
 
-def test_no_reminder_off_therapy_or_without_a_line():
+def test_follow_up_continues_after_the_line_ended():
+    # §6: "the current line (ongoing or ended: follow-up continues after therapy)".
     finished = line_of(episode("bendamustine", 0, 150), today=on(400))
-    assert monitoring_due(finished, [lab(0, 1)], IWWM6, on(400)) is None
+    assert finished is not None and finished.ended_on(on(400)) == on(150)
+    result = monitoring_due(finished, [lab(100, 1)], IWWM6, on(400))
+    assert result is not None and result.days_since == 300
+    assert monitoring_due(finished, [lab(308, 1)], IWWM6, on(400)) is None  # 92 days
+
+
+def test_no_reminder_without_a_line():
     assert monitoring_due(None, [lab(0, 1)], IWWM6, on(400)) is None
 
 
@@ -64,7 +66,5 @@ def test_on_hold_is_still_on_therapy():
 
 
 def test_m_spike_counts_as_a_measurement():
-    from cds_service.clinical.models import Series
-
     line = line_of(episode("ibrutinib", 0), today=on(300))
     assert monitoring_due(line, [lab(250, 900, Series.M_SPIKE)], IWWM6, on(300)) is None
