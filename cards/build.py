@@ -29,7 +29,11 @@ from cds_service.clinical.models import (
 
 from .caveat_pages import caveat_text
 from .extension import assessment_extension
-from .suggestions import monitoring_igm_suggestion, repeat_igm_suggestion, serum_viscosity_suggestion
+from .suggestions import (
+    monitoring_igm_suggestion,
+    repeat_igm_suggestion,
+    serum_viscosity_suggestion,
+)
 from .text import (
     SERIES_NAMES,
     bounded,
@@ -50,7 +54,10 @@ CRITERIA_SOURCE = "IWWM-6 consensus response criteria (Owen et al., Br J Haemato
 TOPIC_SYSTEM = "urn:wm-igm-cds:topic"
 OVERRIDE_SYSTEM = "urn:wm-igm-cds:override-reason"
 DATA_INCOMPLETE = ("data-incomplete", "IgM or treatment data in the EHR are incomplete")
-CLINICAL_JUDGEMENT = ("clinical-judgement", "Clinical picture differs; acting on clinical judgement")
+CLINICAL_JUDGEMENT = (
+    "clinical-judgement",
+    "Clinical picture differs; acting on clinical judgement",
+)
 RESPONSE_OVERRIDES = (
     ("marrow-assessed", "Response already assessed by bone marrow or imaging"),
     DATA_INCOMPLETE,
@@ -151,10 +158,10 @@ def _facts(assessment: Assessment, series: str, today: date) -> list[str]:
     """What the summary says after the category, longest first."""
     baseline, latest, nadir = assessment.baseline, assessment.latest, assessment.nadir
     stale = ""
-    if latest is not None and assessment.category != Category.PD:
-        # Named whenever the latest value is old, whatever else the summary drops.
-        if (today - latest.day).days > STALE_SUMMARY_DAYS:
-            stale = f", latest {day(latest.day)}"
+    # Named whenever the latest value is old, whatever else the summary drops.
+    old = latest is not None and (today - latest.day).days > STALE_SUMMARY_DAYS
+    if old and assessment.category != Category.PD:
+        stale = f", latest {day(latest.day)}"
     if assessment.line is None and latest is not None:
         return [
             f": latest {series} {bounded(latest)} mg/dL ({day(latest.day)})",
@@ -166,7 +173,11 @@ def _facts(assessment: Assessment, series: str, today: date) -> list[str]:
             if assessment.percent_change_from_nadir is not None
             else "rising"
         )
-        confirmed = f", confirmed {day(assessment.progression_confirmed)}"
+        confirmed = (
+            f", confirmed {day(assessment.progression_confirmed)}"
+            if assessment.progression_confirmed
+            else ""
+        )
         values = f"({bounded(nadir)} -> {bounded(latest)} mg/dL)"
         return [
             f": {series} {rise} from nadir {values}{confirmed}",
@@ -246,6 +257,8 @@ def _line_status(assessment: Assessment) -> dict[str, Any] | None:
 def _hyperviscosity_sentence(assessment: Assessment) -> str | None:
     """§7: the value behind the caveat, or an old high IgM that was not re-measured."""
     finding = assessment.hyperviscosity
+    if finding is not None and finding.warning_card:
+        return None  # the warning card says it (§7: otherwise a sentence on this card)
     if finding is not None:
         value = finding.reference_value
         return (
@@ -254,7 +267,10 @@ def _hyperviscosity_sentence(assessment: Assessment) -> str | None:
         )
     old = assessment.old_high_igm
     if old is not None:
-        return f"Last IgM >= 4000 mg/dL: {bounded(old)} mg/dL on {day(old.day)}, not re-measured since."
+        return (
+            f"Last IgM >= 4000 mg/dL: {bounded(old)} mg/dL on {day(old.day)}, "
+            "not re-measured since."
+        )
     return None
 
 
@@ -329,8 +345,7 @@ def _immunofixation(assessment: Assessment) -> str | None:
 def is_warning(assessment: Assessment) -> bool:
     """contract.md: `warning` for PD and whenever unconfirmed-progression applies."""
     return (
-        assessment.category == Category.PD
-        or Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats
+        assessment.category == Category.PD or Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats
     )
 
 

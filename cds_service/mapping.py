@@ -421,7 +421,8 @@ def map_procedure(procedure: Any, reference: str) -> Plasmapheresis | None:
         when = procedure.performedPeriod.start
     else:
         raise _Excluded("no date (performedDateTime or performedPeriod.start)")
-    return Plasmapheresis(reference=reference, day=to_day(when, "date"), started_at=_with_time(when))
+    day = to_day(when, "date")
+    return Plasmapheresis(reference=reference, day=day, started_at=_with_time(when))
 
 
 # The whole record ------------------------------------------------------------------------

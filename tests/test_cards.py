@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -16,6 +16,8 @@ from cds_service.clinical.models import (
     Assessment,
     Category,
     Caveat,
+    Hyperviscosity,
+    IfeReading,
     ImmunofixationResult,
     LabResult,
     MonitoringDue,
@@ -32,16 +34,26 @@ from .builders import hook_request, igm, on, statement
 CONTEXT = CardContext(patient_id="p1", base_url="https://cds.example.org", today=date(2026, 1, 1))
 
 
-def result(value, day=date(2025, 1, 1), upper=False):
-    return LabResult("Observation/x", Series.TOTAL_IGM, day, Decimal(value), upper_bound=upper)
+def result(value, day=date(2025, 1, 1), upper=False, series=Series.TOTAL_IGM):
+    comparator = "<" if upper else None
+    return LabResult("Observation/x", series, day, Decimal(value), comparator=comparator)
 
 
-def line(*drugs):
+def line(*drugs, end=None):
     courses = tuple(
-        TreatmentCourse(drug.ingredient, drug.drug_class, date(2024, 1, 1), None, False, False)
+        TreatmentCourse(drug.ingredient, drug.drug_class, date(2024, 1, 1), end, False)
         for drug in drugs
     )
     return TherapyLine(start=date(2024, 1, 1), courses=courses)
+
+
+def finding(value=5600, warning=True, order_due=True):
+    return Hyperviscosity(
+        reference_value=result(value),
+        warning_card=warning,
+        latest_viscosity=None,
+        viscosity_order_due=order_due,
+    )
 
 
 def assessment(category=Category.PR, **overrides):
@@ -89,7 +101,10 @@ def test_not_evaluable_summary_gives_the_reason():
         Category.NE, percent_change=None, baseline=None, reason="no on-treatment result yet"
     )
     (card,) = cards_for(a)
-    assert card["summary"] == "Not evaluable (NE), IWWM-6: no on-treatment result yet"
+    # the latest value (2025-01-01) is more than 92 days before today: the summary says so
+    assert card["summary"] == (
+        "Not evaluable (NE), IWWM-6: no on-treatment result yet, latest 2025-01-01"
+    )
 
 
 def test_longest_regimen_and_largest_numbers_stay_under_140_without_cutting_words():
@@ -101,7 +116,7 @@ def test_longest_regimen_and_largest_numbers_stay_under_140_without_cutting_word
         change_is_bound=True,
         line=line(*WM_DRUGS),
     )
-    summary = response_summary(a)
+    summary = response_summary(a, CONTEXT.today)
     assert len(summary) <= SUMMARY_LIMIT
     assert summary.startswith("Very good partial response (VGPR), IWWM-6: IgM -99.9% or more")
     # Degrades by dropping whole parts: it ends at a word or value boundary.
@@ -110,15 +125,24 @@ def test_longest_regimen_and_largest_numbers_stay_under_140_without_cutting_word
 
 def test_long_regimen_is_shortened_not_cut():
     a = assessment(line=line(*WM_DRUGS[:6]))
-    summary = response_summary(a)
+    summary = response_summary(a, CONTEXT.today)
     assert len(summary) <= SUMMARY_LIMIT
     assert summary.endswith("on ibrutinib + 5 more") or summary.endswith("mg/dL)")
 
 
 def test_progression_and_possible_progression_are_warnings():
-    (pd,) = cards_for(assessment(Category.PD, nadir=result(900), latest=result(1250)))
+    pd_assessment = assessment(
+        Category.PD,
+        nadir=result(900),
+        latest=result(1250),
+        percent_change_from_nadir=Fraction(1250 - 900, 900) * 100,
+        progression_confirmed=date(2025, 1, 1),
+    )
+    (pd,) = cards_for(pd_assessment)
     assert pd["indicator"] == "warning"
-    assert "+38.8% from nadir" in pd["summary"]
+    assert "+38.8% from nadir (900 -> 1250 mg/dL), confirmed 2025-01-01" in pd["summary"]
+    assert pd["extension"]["wm-igm-assessment"]["progressionConfirmed"] == "2025-01-01"
+    assert "does not by itself mean that therapy must change" in pd["detail"]
     possible = assessment(
         Category.MR, progression=Progression.POSSIBLE, caveats=(Caveat.UNCONFIRMED_PROGRESSION,)
     )
@@ -133,13 +157,104 @@ def test_progression_and_possible_progression_are_warnings():
 
 
 def test_hyperviscosity_card_suggests_serum_viscosity():
-    a = assessment(caveats=(Caveat.HYPERVISCOSITY_RISK,), latest_total_igm=result(5600))
+    a = assessment(caveats=(Caveat.HYPERVISCOSITY_RISK,), hyperviscosity=finding())
     _response_card, card = cards_for(a)
     assert card["indicator"] == "warning"
-    assert "5600 mg/dL" in card["summary"]
+    assert card["summary"] == "Hyperviscosity risk: IgM 5600 mg/dL on 2025-01-01 (>= 4000 mg/dL)"
     resource = ServiceRequest.model_validate(card["suggestions"][0]["actions"][0]["resource"])
     assert resource.code.coding[0].code == "3128-6"
     assert resource.code.coding[0].display == "Viscosity of Serum"
+    assert card["source"]["url"] == "https://pubmed.ncbi.nlm.nih.gov/28485115/"
+    assert "marrow" not in " ".join(r["display"] for r in card["overrideReasons"])
+
+
+def test_no_viscosity_order_when_one_was_measured_in_the_last_6_months():
+    a = assessment(caveats=(Caveat.HYPERVISCOSITY_RISK,), hyperviscosity=finding(order_due=False))
+    _response_card, card = cards_for(a)
+    assert "suggestions" not in card and "selectionBehavior" not in card
+
+
+def test_without_a_warning_the_caveat_is_a_sentence_on_the_response_card():
+    # §7: a separate card only when the risk is near.
+    a = assessment(caveats=(Caveat.HYPERVISCOSITY_RISK,), hyperviscosity=finding(warning=False))
+    (card,) = cards_for(a)
+    assert "Hyperviscosity reference: IgM 5600 mg/dL on 2025-01-01." in card["detail"]
+
+
+def test_an_old_high_igm_is_named_as_not_re_measured():
+    a = assessment(old_high_igm=result(4500, date(2022, 3, 1)))
+    (card,) = cards_for(a)
+    assert (
+        "Last IgM >= 4000 mg/dL: 4500 mg/dL on 2022-03-01, not re-measured since." in card["detail"]
+    )
+
+
+def test_m_spike_cards_show_no_upper_limit_of_normal():
+    a = assessment(
+        series=Series.M_SPIKE,
+        baseline=result(3000, date(2024, 1, 1), series=Series.M_SPIKE),
+        latest=result(1300, series=Series.M_SPIKE),
+        uln_mg_dl=None,
+    )
+    (card,) = cards_for(a)
+    assert "Upper limit of normal" not in card["detail"]
+    assert "M-spike" in card["summary"] and "m-spike" not in card["summary"]
+
+
+def test_an_ended_line_shows_its_dates_never_current():
+    a = assessment(line=line(WM_DRUGS[0], end=date(2024, 6, 30)), line_ended=date(2024, 6, 30))
+    (card,) = cards_for(a)
+    assert "Last line: **ibrutinib**, 2024-01-01 to 2024-06-30, ended." in card["detail"]
+    assert "Current line" not in card["detail"]
+    assert card["extension"]["wm-igm-assessment"]["lineEnded"] == "2024-06-30"
+
+
+def test_untreated_patients_read_igm_trend_not_not_evaluable():
+    a = assessment(
+        Category.NE, line=None, percent_change=None, baseline=None, reason="no WM treatment found"
+    )
+    (card,) = cards_for(a)
+    assert card["summary"].startswith("IgM trend, no WM treatment found")
+    assert "Not evaluable" not in card["summary"] + card["detail"]
+
+
+@pytest.mark.parametrize("days_old, named", [(92, False), (93, True)])
+def test_the_summary_names_the_latest_date_when_it_is_old(days_old, named):
+    latest = result(2233, CONTEXT.today - timedelta(days=days_old))
+    (card, *_) = cards_for(assessment(latest=latest, nadir=latest))
+    assert (f"latest {latest.day.isoformat()}" in card["summary"]) is named
+
+
+def test_a_warning_summary_says_why():
+    possible = assessment(
+        Category.MR, progression=Progression.POSSIBLE, caveats=(Caveat.UNCONFIRMED_PROGRESSION,)
+    )
+    (card,) = cards_for(possible)
+    assert card["summary"].endswith("; IgM rising, repeat to confirm")
+    after_cr = assessment(
+        Category.CR, caveats=(Caveat.UNCONFIRMED_PROGRESSION,), rise_after_cr=True
+    )
+    (card,) = cards_for(after_cr)
+    assert card["summary"].endswith("; IgM rising after CR, repeat immunofixation")
+
+
+def test_the_same_order_is_never_suggested_twice_in_one_response():
+    possible = assessment(
+        Category.MR, progression=Progression.POSSIBLE, caveats=(Caveat.UNCONFIRMED_PROGRESSION,)
+    )
+    due = MonitoringDue(date(2025, 1, 1), 120, 92, date(2024, 1, 1))
+    response, monitoring = cards_for(possible, due)
+    assert len(response["suggestions"]) == 1 and "suggestions" not in monitoring
+    (_, monitoring) = cards_for(assessment(), due)
+    (suggestion,) = monitoring["suggestions"]
+    assert "routine monitoring" in suggestion["actions"][0]["description"]
+    assert "progression" not in suggestion["actions"][0]["description"]
+
+
+def test_internal_codes_never_reach_the_summary():
+    a = assessment(Category.NE, percent_change=None, reason="no usable IgM result in the 90 days")
+    (card,) = cards_for(a)
+    assert "total-igm" not in card["summary"] and "m-spike" not in card["summary"]
 
 
 def test_monitoring_card():
@@ -157,7 +272,7 @@ def test_monitoring_card():
 
 
 def test_every_caveat_has_a_link_a_sentence_and_a_page(client):
-    a = assessment(caveats=tuple(Caveat), latest_total_igm=result(4500))
+    a = assessment(caveats=tuple(Caveat), hyperviscosity=finding(4500, warning=False))
     (card, *_) = cards_for(a)
     links = {link["url"] for link in card["links"]}
     for caveat in Caveat:
@@ -173,11 +288,13 @@ def test_every_caveat_has_a_link_a_sentence_and_a_page(client):
     assert client.get("/caveats/not-a-caveat").status_code == 404
 
 
-def test_detail_has_table_duration_uln_and_what_the_service_cannot_see():
+def test_detail_has_values_duration_uln_and_what_the_service_cannot_see():
     a = assessment(response_since=date(2024, 6, 1), durable=False)
     (card,) = cards_for(a)
     detail = card["detail"]
-    assert "| Baseline | 5100 | 2024-01-01 |" in detail
+    # contract v2: no tables (narrow EHR panels, basic markdown)
+    assert "|" not in detail
+    assert "- Baseline: **5100 mg/dL** (2024-01-01)" in detail
     assert "Upper limit of normal: 230 mg/dL (default" in detail
     assert "Response since 2024-06-01, held 7 months so far" in detail
     assert "cannot see the bone marrow, imaging or symptoms" in detail
@@ -212,7 +329,7 @@ def test_text_from_the_ehr_is_escaped_in_detail(call, hostile):
 
 
 def test_cr_card_names_the_immunofixation_it_rests_on():
-    ife = ImmunofixationResult("Observation/ife", date(2025, 1, 2), negative=True)
+    ife = ImmunofixationResult("Observation/ife", date(2025, 1, 2), IfeReading.NEGATIVE)
     a = assessment(Category.CR, latest_immunofixation=ife, caveats=(Caveat.CR_NEEDS_MARROW,))
     (card,) = cards_for(a)
     assert "Serum immunofixation after therapy start: **negative (2025-01-02)**" in card["detail"]

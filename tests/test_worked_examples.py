@@ -279,7 +279,8 @@ def test_e13_keeps_the_lower_bound_and_escapes_it_once(call):
     example = EXAMPLES["E13"]
     response = call(hook_request(example["observations"], example["statements"]), today=on(273))
     extension, card = assessment_of(response)
-    assert extension["latest"] == {"valueMgDl": 7000, "date": on(270).isoformat(), "comparator": ">"}
+    latest = {"valueMgDl": 7000, "date": on(270).isoformat(), "comparator": ">"}
+    assert extension["latest"] == latest
     assert ">7000 mg/dL" in card["detail"]
     assert "&gt;" not in card["detail"] and "&gt;" not in card["summary"]
     assert card["summary"].endswith("; IgM rising, repeat to confirm")

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Context, Decimal
 from enum import Enum
 from fractions import Fraction
+from itertools import pairwise
 
 from .criteria import CriteriaProfile
 from .dates import add_months
@@ -56,7 +57,9 @@ LATEST_ABOVE_RANGE = (
 RISE_UNCONFIRMED = "rise not yet confirmed: repeat {series}"
 RISE_IN_FLARE = "{series} rose during the anti-CD20 flare window (until {until})"
 RISE_IN_HOLD = "{series} rose during or just after a BTK-inhibitor hold (until {until})"
-RISE_IN_RECOVERY = "{series} falling after the flare or hold window (until {until}): repeat {series}"
+RISE_IN_RECOVERY = (
+    "{series} falling after the flare or hold window (until {until}): repeat {series}"
+)
 NO_BASELINE_PD = "no pre-treatment baseline: progression judged from the on-treatment nadir"
 SERIES_WORDS = {Series.TOTAL_IGM: "IgM", Series.M_SPIKE: "M-spike"}
 
@@ -413,9 +416,7 @@ class _Assessor:
             return []
         # reduction >= t %  <=>  value * 100 <= baseline * (100 - t), exactly.
         limit = _EXACT.multiply(track.baseline.value_mg_dl, 100 - thresholds[category])
-        return self.latest_run(
-            values, lambda v: _EXACT.multiply(v.value_mg_dl, 100) <= limit
-        )
+        return self.latest_run(values, lambda v: _EXACT.multiply(v.value_mg_dl, 100) <= limit)
 
     def response_since(
         self, run: list[LabResult], category: Category, cr: tuple[date, date] | None
@@ -431,7 +432,7 @@ class _Assessor:
         if since is None or (latest.day - since).days < profile.durable_days:
             return False
         held = [v for v in run if v.day >= since]
-        gaps = [(b.day - a.day).days for a, b in zip(held, held[1:], strict=False)]
+        gaps = [(b.day - a.day).days for a, b in pairwise(held)]
         return len(held) >= profile.durable_min_values and all(
             gap <= profile.durable_max_gap_days for gap in gaps
         )
@@ -479,7 +480,9 @@ class _Assessor:
             and self.today <= add_months(line.start, self.profile.delayed_response_months)
             and latest is not None
             and nadir is not None
-            and not _at_least(latest.value_mg_dl, self.profile.progression_factor, nadir.value_mg_dl)
+            and not _at_least(
+                latest.value_mg_dl, self.profile.progression_factor, nadir.value_mg_dl
+            )
             and Caveat.UNCONFIRMED_PROGRESSION not in self.caveats
         )
 
@@ -699,9 +702,7 @@ class _Assessor:
             self.caveats.add(Caveat.PLASMAPHERESIS)
         if baseline is not None and self.low_baseline(baseline):
             self.caveats.add(Caveat.LOW_BASELINE)
-        change = (
-            percent_change(baseline.value_mg_dl, latest.value_mg_dl) if baseline else None
-        )
+        change = percent_change(baseline.value_mg_dl, latest.value_mg_dl) if baseline else None
         values = {
             "series": track.series,
             "baseline": baseline,
@@ -797,9 +798,7 @@ class _Assessor:
         self.caveats.discard(Caveat.UNCONFIRMED_PROGRESSION)
         shown = values["latest"]
         from_nadir = (
-            percent_change(nadir.value_mg_dl, shown.value_mg_dl)
-            if nadir.value_mg_dl > 0
-            else None
+            percent_change(nadir.value_mg_dl, shown.value_mg_dl) if nadir.value_mg_dl > 0 else None
         )
         values["nadir"] = nadir
         return self.result(

@@ -76,10 +76,10 @@ def _prepare(
     gap = timedelta(days=profile.course_gap_days)
     for episode in prepared:
         same = [e for e in prepared if e.ingredient == episode.ingredient and e is not episode]
-        if episode.source == EpisodeSource.REQUEST and episode.on_hold:
-            if not any(e.start < episode.start for e in same):
-                excluded.append(Exclusion(episode.reference, ON_HOLD_BEFORE_ANY_DOSE))
-                continue
+        on_hold_order = episode.source == EpisodeSource.REQUEST and episode.on_hold
+        if on_hold_order and not any(e.start < episode.start for e in same):
+            excluded.append(Exclusion(episode.reference, ON_HOLD_BEFORE_ANY_DOSE))
+            continue
         if episode.start > today:
             # Refills are often written ahead: an order following an order of the same
             # ingredient within the course gap continues that course.
@@ -90,11 +90,8 @@ def _prepare(
                 for e in same
             )
             if not follows_order:
-                excluded.append(
-                    Exclusion(
-                        episode.reference, STARTS_AFTER_TODAY.format(start=episode.start.isoformat())
-                    )
-                )
+                reason = STARTS_AFTER_TODAY.format(start=episode.start.isoformat())
+                excluded.append(Exclusion(episode.reference, reason))
                 continue
         kept.append(episode)
     return kept, excluded

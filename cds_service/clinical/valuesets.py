@@ -59,7 +59,8 @@ _FINDINGS = (
 )
 # Longest first, so that a finding inside a longer one is one finding.
 _FINDING = re.compile(
-    r"(?<![\w-])(" + "|".join(re.escape(f) for f in sorted(_FINDINGS, key=len, reverse=True))
+    r"(?<![\w-])("
+    + "|".join(re.escape(f) for f in sorted(_FINDINGS, key=len, reverse=True))
     + r")(?![\w-])"
 )
 _NEGATIONS = frozenset({"no", "not", "negative", "without", "absent", "none"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from cds_service.clinical.criteria import IWWM6, CriteriaProfile
 from cds_service.clinical.models import (
     DrugEpisode,
     EpisodeSource,
@@ -14,9 +15,8 @@ from cds_service.clinical.models import (
     PatientRecord,
     Plasmapheresis,
     Series,
+    TherapyLine,
 )
-from cds_service.clinical.criteria import IWWM6, CriteriaProfile
-from cds_service.clinical.models import TherapyLine
 from cds_service.clinical.therapy import TreatmentHistory, treatment_history
 from cds_service.clinical.valuesets import drugs_named_in
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cds_service.clinical.criteria import IWWM6
-from cds_service.clinical.monitoring import monitoring_due
 from cds_service.clinical.models import Series
+from cds_service.clinical.monitoring import monitoring_due
 
 from .helpers import episode, history, lab, on
 

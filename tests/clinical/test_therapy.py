@@ -4,6 +4,7 @@ window edge."""
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -97,7 +98,8 @@ def test_an_active_order_nobody_renewed_ends_90_days_after_it_ran_out(today, ong
 def test_an_order_on_hold_before_any_dose_is_left_out():
     treatment = history(order("ibrutinib", 0, on_hold=True))
     assert treatment.lines == []
-    assert [e.reason for e in treatment.excluded] == ["on hold before any dose: not treatment taken"]
+    reasons = [e.reason for e in treatment.excluded]
+    assert reasons == ["on hold before any dose: not treatment taken"]
 
 
 def test_an_order_on_hold_after_earlier_doses_is_a_hold():
@@ -186,9 +188,7 @@ def test_a_switch_within_a_class_is_a_new_line_not_an_add_on():
 
 @pytest.mark.parametrize("ends_after, carried", [(30, False), (31, True)])
 def test_courses_ending_within_30_days_of_the_add_on_are_not_carried(ends_after, carried):
-    treatment = history(
-        episode("bendamustine", 0, 60 + ends_after), episode("bortezomib", 60, 200)
-    )
+    treatment = history(episode("bendamustine", 0, 60 + ends_after), episode("bortezomib", 60, 200))
     regimen = treatment.lines[-1].regimen
     assert regimen == (("bendamustine", "bortezomib") if carried else ("bortezomib",))
 
@@ -199,7 +199,8 @@ def test_a_steroid_joins_the_line_whose_first_30_days_hold_its_start(offset, joi
     (line,) = treatment.lines  # a partner never makes a line
     assert ("dexamethasone" in line.regimen) is joins
     reasons = [e.reason for e in treatment.excluded]
-    assert reasons == ([] if joins else ["dexamethasone outside a WM regimen: not a line of therapy"])
+    outside = "dexamethasone outside a WM regimen: not a line of therapy"
+    assert reasons == ([] if joins else [outside])
 
 
 def test_a_steroid_alone_is_no_line():
@@ -274,9 +275,7 @@ def test_splitting_one_episode_into_contiguous_records_changes_nothing(drug, sta
     end = start + length
     whole = history(episode(drug, start, end))
     cuts = sorted({start + length * i // parts for i in range(parts)} | {end + 1})
-    pieces = [
-        episode(drug, a, b - 1, ref=f"M/{i}") for i, (a, b) in enumerate(zip(cuts, cuts[1:]))
-    ]
+    pieces = [episode(drug, a, b - 1, ref=f"M/{i}") for i, (a, b) in enumerate(pairwise(cuts))]
     split = history(*pieces)
     assert _shape(split) == _shape(whole)
     (course,) = split.lines[0].courses
