@@ -406,7 +406,7 @@ class _Assessor:
                 run = self.latest_run(values, lambda v: v.value_mg_dl == 0)
             else:
                 run = self.latest_run(values, lambda v: v.value_mg_dl <= self.uln(v)[0])
-            return [v for v in run if v.day >= cr[1]] or run[-1:]
+            return run
         thresholds = {
             Category.VGPR: self.profile.vgpr_reduction_percent,
             Category.PR: self.profile.pr_reduction_percent,

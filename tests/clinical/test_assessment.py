@@ -14,9 +14,9 @@ import pytest
 
 from cds_service.clinical.assessment import assess_response, displayed_percent
 from cds_service.clinical.criteria import IWWM6, IWWM6_TRIAL
-from cds_service.clinical.models import Category, Caveat, Progression, Series
+from cds_service.clinical.models import Category, Caveat, IfeReading, Progression, Series
 
-from .helpers import episode, igm_series, lab, on, record
+from .helpers import episode, igm_series, lab, m_spike, on, record
 
 
 def assess(rec, today_offset=None, profile=IWWM6):
@@ -528,3 +528,98 @@ def test_a_drug_planned_after_today_is_not_in_the_current_line():
     result = assess(record(igm_series((-4, 3000), (5, 2900)), episodes), today_offset=10)
     assert result.line.regimen == ("bendamustine",)
     assert Caveat.ANTI_CD20_FLARE not in result.caveats
+
+
+# v2 §4.7 CR: the IFE that supports it ---------------------------------------------------------
+
+BR_V2 = [episode("bendamustine", 0, 150), episode("rituximab", 0, 150)]
+
+
+def _cr(ifes, labs=None):
+    labs = labs or [lab(-4, 2500), lab(200, 150), lab(300, 25, upper=True)]
+    return assess(record(labs, BR_V2, ifes=ifes))
+
+
+def test_cr_when_the_negative_ife_is_on_or_after_the_run_of_normal_values():
+    result = _cr([(200, True)])
+    assert result.category == Category.CR
+    assert result.response_since == on(200)
+
+
+def test_no_cr_when_the_negative_ife_predates_the_run():
+    # IgM 150 on day 200 starts the run at or below the ULN; an IFE of day 199 is older.
+    result = _cr([(199, True)])
+    assert result.category == Category.VGPR
+
+
+def test_an_unreadable_ife_after_the_negative_one_withholds_cr():
+    result = _cr([(200, True), (250, IfeReading.UNREADABLE)])
+    assert result.category == Category.VGPR
+    before = _cr([(250, IfeReading.UNREADABLE), (260, True)])
+    assert before.category == Category.CR
+
+
+def test_an_m_spike_above_zero_after_the_ife_withholds_cr():
+    labs = [lab(-4, 2500), lab(200, 150), lab(300, 25, upper=True), m_spike(250, "0.1")]
+    assert _cr([(200, True)], labs).category == Category.VGPR
+
+
+def test_cr_response_since_is_the_later_of_the_run_and_the_ife():
+    result = _cr([(280, True)])
+    assert result.category == Category.CR
+    assert result.response_since == on(280)
+
+
+# v2 §5 delayed-response ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("today, shown", [(365, True), (366, True), (367, False)])
+def test_delayed_response_within_12_months_of_therapy_start(today, shown):
+    # 2024-01-15 + 12 months = 2025-01-15 = day 366 ("within" is inclusive)
+    labs = igm_series((-4, 3000), (200, 2000))
+    result = assess(record(labs, BR_V2), today_offset=today)
+    assert result.category == Category.MR
+    assert (Caveat.DELAYED_RESPONSE in result.caveats) is shown
+
+
+@pytest.mark.parametrize("latest, shown", [(1249, True), (1250, False)])
+def test_delayed_response_never_while_igm_rises(latest, shown):
+    labs = igm_series((-4, 2000), (100, 1000), (200, latest))
+    result = assess(record(labs, BR_V2))
+    assert (Caveat.DELAYED_RESPONSE in result.caveats) is shown
+
+
+def test_delayed_response_not_for_a_btki_alone():
+    labs = igm_series((-4, 3000), (200, 2000))
+    assert Caveat.DELAYED_RESPONSE not in assess(record(labs, IBRUTINIB)).caveats
+
+
+# v2 §4.9 add-on line ------------------------------------------------------------------------
+
+
+def test_an_add_on_line_reports_both_changes():
+    labs = igm_series((-5, 4000), (30, 2500), (120, 1600), (200, 1500))
+    episodes = [episode("ibrutinib", 0), episode("rituximab", 60, 81)]
+    result = assess(record(labs, episodes))
+    assert result.line.start == on(60)
+    assert result.baseline.day == on(30)
+    assert displayed_percent(result.percent_change) == Decimal("-40.0")
+    earlier = result.continuing_from
+    assert earlier.therapy_start == on(0) and earlier.baseline.day == on(-5)
+    assert displayed_percent(earlier.percent_change) == Decimal("-62.5")
+    # carried courses keep the BTKi caveat (v1 dropped it)
+    assert Caveat.BTKI_DISCORDANCE in result.caveats
+
+
+def test_a_steroid_course_during_a_btki_never_changes_the_answer():
+    # E11: v1 turned a confirmed PD into "SD on dexamethasone".
+    labs = igm_series((-5, 5000), (90, 1000), (180, 1300), (270, 1400), (360, 1500))
+    base = assess(record(labs, [episode("zanubrutinib", 0)]))
+    with_steroid = assess(
+        record(labs, [episode("zanubrutinib", 0), episode("dexamethasone", 200, 204)])
+    )
+    assert base.category == with_steroid.category == Category.PD
+    assert with_steroid.line.regimen == ("zanubrutinib",)
+    assert [e.reason for e in with_steroid.excluded] == [
+        "dexamethasone outside a WM regimen: not a line of therapy"
+    ]
