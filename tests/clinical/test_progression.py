@@ -227,3 +227,27 @@ def test_a_btki_stopped_for_good_opens_no_window():
     result = assess(record(labs, [episode("ibrutinib", 0, 200)]))
     assert result.category == Category.PD
     assert result.line_ended == on(200)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(100, 8000), min_size=2, max_size=6),
+    st.sampled_from(["zanubrutinib", "bendamustine", "bortezomib", "rituximab"]),
+    st.integers(-60, 500),
+    st.integers(0, 30),
+    st.sampled_from(["dexamethasone", "prednisone", "prednisolone"]),
+)
+def test_a_partner_steroid_anywhere_never_changes_the_category(
+    values, drug, start, length, steroid
+):
+    days = [-5, *(60 * (i + 1) for i in range(len(values) - 1))]
+    labs = [
+        lab(day, value, ref=f"O/{i}")
+        for i, (day, value) in enumerate(zip(days, values, strict=True))
+    ]
+    episodes = [episode(drug, 0)]
+    without = assess(record(labs, episodes))
+    with_steroid = assess(record(labs, [*episodes, episode(steroid, start, start + length)]))
+    assert with_steroid.category == without.category
+    assert with_steroid.percent_change == without.percent_change
+    assert set(with_steroid.caveats) == set(without.caveats)
