@@ -9,6 +9,7 @@ reason is for the log only (the client gets a generic 401), and never contains t
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,8 +32,46 @@ JWKS_CACHE_SECONDS = 300
 JWKS_TIMEOUT_SECONDS = 2
 
 
+# 9999-12-31T23:59:59Z: a time after it is no time (and would overflow the jti store).
+LATEST_TIMESTAMP = 253402300799
+_KEY_FAMILIES = {"ES": "EC", "RS": "RSA", "PS": "RSA"}
+
+
 class AuthenticationFailed(Exception):
     """The request is not from a trusted EHR; the message says why (for the log)."""
+
+
+_NUMBER = (int, float)
+# What each header field and claim must be when present: every one is checked for type
+# before it is used (a list for `iss` or `alg` must be a 401, not an exception).
+_HEADER_TYPES: dict[str, tuple[type, ...]] = {
+    "alg": (str,),
+    "kid": (str,),
+    "jku": (str,),
+    "typ": (str,),
+}
+_CLAIM_TYPES: dict[str, tuple[type, ...]] = {
+    "iss": (str,),
+    "aud": (str,),
+    "exp": _NUMBER,
+    "iat": _NUMBER,
+    "nbf": _NUMBER,
+    "jti": (str,),
+    "tenant": (str,),
+}
+
+
+def _check_types(
+    fields: Mapping[str, Any], types: Mapping[str, tuple[type, ...]], what: str
+) -> None:
+    for name, allowed in types.items():
+        if name not in fields:
+            continue
+        value = fields[name]
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise AuthenticationFailed(f"{what} '{name}' has the wrong type")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise AuthenticationFailed(f"{what} '{name}' is not a finite number")
 
 
 @dataclass(frozen=True)
@@ -148,7 +187,15 @@ class Authenticator:
         }
 
     def authenticate(self, authorization: str | None, audience: str) -> TrustedIssuer:
-        """The verified issuer, or AuthenticationFailed."""
+        """The verified issuer, or AuthenticationFailed (never any other exception)."""
+        try:
+            return self._authenticate(authorization, audience)
+        except AuthenticationFailed:
+            raise
+        except Exception as error:  # a token shaped in a way no check foresaw: still a 401
+            raise AuthenticationFailed(f"verification failed ({type(error).__name__})") from None
+
+    def _authenticate(self, authorization: str | None, audience: str) -> TrustedIssuer:
         if not authorization or not authorization.startswith("Bearer "):
             raise AuthenticationFailed("no bearer token")
         token = authorization.removeprefix("Bearer ").strip()
@@ -157,17 +204,22 @@ class Authenticator:
             claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise AuthenticationFailed("malformed JWT") from None
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            raise AuthenticationFailed("malformed JWT")
+        _check_types(header, _HEADER_TYPES, "header")
+        _check_types(claims, _CLAIM_TYPES, "claim")
         issuer = self.issuers.get(claims.get("iss"))  # 1. issuer known
         if issuer is None:
             raise AuthenticationFailed("unknown issuer")
-        aud = claims.get("aud")  # 2. audience is the URL that was called
-        audiences = aud if isinstance(aud, list) else [aud]
-        if audience not in audiences:
+        if claims.get("aud") != audience:  # 2. a single string equal to the URL called
             raise AuthenticationFailed("aud is not the URL called")
         self._check_times(claims)  # 3. exp / iat
         if issuer.tenants and claims.get("tenant") not in issuer.tenants:  # 4. tenant
             raise AuthenticationFailed("tenant not allowed for this issuer")
         key = self._signing_key(issuer, header, token)  # 5. signature
+        family = _KEY_FAMILIES[header["alg"][:2]]
+        if getattr(key, "key_type", None) != family:
+            raise AuthenticationFailed(f"key {header['kid']!r} is not a {family} key")
         try:
             jwt.decode(
                 token,
@@ -183,7 +235,7 @@ class Authenticator:
                 f"signature or claims invalid ({type(error).__name__})"
             ) from None
         jti = claims.get("jti")  # 6. not seen before
-        if not isinstance(jti, str) or not jti:
+        if not jti:
             raise AuthenticationFailed("no jti")
         if not self.seen.first_use(issuer.iss, jti, int(claims["exp"])):
             raise AuthenticationFailed("jti already used (replay)")
@@ -193,12 +245,16 @@ class Authenticator:
     def _check_times(claims: Mapping[str, Any]) -> None:
         now = time.time()
         exp, iat = claims.get("exp"), claims.get("iat")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        if exp is None:
             raise AuthenticationFailed("no exp")
+        if not 0 < exp <= LATEST_TIMESTAMP:
+            raise AuthenticationFailed("exp out of range")
         if exp < now - CLOCK_SKEW_SECONDS:
             raise AuthenticationFailed("expired")
-        if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+        if iat is None:
             raise AuthenticationFailed("no iat")
+        if not 0 < iat <= LATEST_TIMESTAMP:
+            raise AuthenticationFailed("iat out of range")
         if iat > now + CLOCK_SKEW_SECONDS:
             raise AuthenticationFailed("iat in the future")
 

@@ -35,7 +35,7 @@ MODELS: dict[str, type] = {
     "Medication": Medication,
 }
 _PATIENT_REFERENCE = re.compile(
-    r"^(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
+    r"(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?"
 )
 
 
@@ -84,7 +84,7 @@ def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | No
     reference = subject.get("reference")
     if not isinstance(reference, str):
         return None
-    match = _PATIENT_REFERENCE.match(reference)
+    match = _PATIENT_REFERENCE.fullmatch(reference)  # "$" would let a final newline pass
     if not match:
         return None
     base = match.group("base")

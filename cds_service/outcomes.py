@@ -8,7 +8,6 @@ from typing import Any
 INVALID = "invalid"
 NOT_FOUND = "not-found"
 INCOMPLETE = "incomplete"
-TIMEOUT = "timeout"
 SECURITY = "security"
 
 
@@ -19,16 +18,3 @@ def operation_outcome(
     if expression:
         issue["expression"] = [expression]
     return {"resourceType": "OperationOutcome", "issue": [issue]}
-
-
-def outcome_diagnostics(resource: Any) -> str:
-    """The human text of an OperationOutcome a client put in prefetch (for logs and errors)."""
-    if not isinstance(resource, dict):
-        return ""
-    texts = []
-    for issue in resource.get("issue") or []:
-        if isinstance(issue, dict):
-            text = issue.get("diagnostics") or (issue.get("details") or {}).get("text")
-            if isinstance(text, str):
-                texts.append(text[:200])
-    return "; ".join(texts)

@@ -2,8 +2,10 @@
 
 contract.md, "Prefetch handling": a key that is absent, or whose value is an
 `OperationOutcome`, is fetched from `fhirServer`; `null` means "no data"; Bundles are paged
-through. The missing keys are fetched concurrently under one overall deadline. When data
-cannot be had, `PrefetchUnavailable` carries the reason and the answer is 412.
+through. The missing keys are fetched concurrently under one overall deadline, and every
+fetch (its thread and its sockets) has ended before this step returns. When data cannot be
+had, `PrefetchUnavailable` is raised: its message is the same whatever went wrong upstream
+(a caller must not learn which ports are open), and its `detail` goes to the log only.
 """
 
 from __future__ import annotations
@@ -16,15 +18,22 @@ from typing import Any
 
 from .discovery import render_template
 from .fhir_client import FhirClient, FhirFetchError, bundle_resources, next_link
-from .outcomes import outcome_diagnostics
+
+# After the deadline, fetches whose sockets were shut end within moments; this bounds the wait.
+_CLEANUP_SECONDS = 2.0
 
 
 class PrefetchUnavailable(Exception):
-    """Required data cannot be had; the message is safe to return to the client."""
+    """Required data cannot be had. The message is safe to return to the client; `detail`
+    (what went wrong upstream) is for the log."""
 
-    def __init__(self, message: str, timed_out: bool = False) -> None:
+    def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
-        self.timed_out = timed_out
+        self.detail = detail or message
+
+
+def _unavailable(key: str, detail: str) -> PrefetchUnavailable:
+    return PrefetchUnavailable(f"prefetch {key} could not be fetched from the FHIR server", detail)
 
 
 @dataclass
@@ -75,7 +84,6 @@ def complete_prefetch(
     templates: Mapping[str, str],
     client_factory: Callable[[], FhirClient] | None,
     executor: Executor,
-    deadline_seconds: float,
 ) -> Prefetch:
     """Return every key's resources, fetching missing keys concurrently.
 
@@ -93,33 +101,26 @@ def complete_prefetch(
             f"({'; '.join(reasons)}) and no FHIR server is available to fetch from"
         )
     client = client_factory()
-    deadline = time.monotonic() + deadline_seconds
-    futures: dict[Future, _Work] = {
-        executor.submit(_fetch, client, item, deadline): item for item in work
-    }
-    done, pending = wait(futures, timeout=deadline_seconds, return_when=FIRST_EXCEPTION)
-    for future in done:
-        error = future.exception()
-        if error is not None:
-            for other in pending:
-                other.cancel()
-            item = futures[future]
-            if isinstance(error, FhirFetchError):
-                raise PrefetchUnavailable(
-                    f"prefetch {item.key} could not be fetched: {error}",
-                    timed_out=error.timed_out,
-                )
-            raise PrefetchUnavailable(
-                f"prefetch {item.key} could not be fetched ({type(error).__name__})"
-            )
-    if pending:
-        for future in pending:
+    futures: dict[Future, _Work] = {}
+    try:
+        futures = {executor.submit(_fetch, client, item): item for item in work}
+        remaining = max(0.0, client.deadline - time.monotonic())
+        done, pending = wait(futures, timeout=remaining, return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                item = futures[future]
+                detail = str(error) if isinstance(error, FhirFetchError) else type(error).__name__
+                raise _unavailable(item.key, f"prefetch {item.key}: {detail}")
+        if pending:
+            slow = ", ".join(sorted(futures[f].key for f in pending))
+            raise _unavailable(slow, f"prefetch {slow}: the FHIR server did not answer in time")
+    finally:
+        # End everything this call started: shut its sockets, then let its threads finish.
+        for future in futures:
             future.cancel()
-        slow = ", ".join(sorted(futures[f].key for f in pending))
-        raise PrefetchUnavailable(
-            f"prefetch {slow} could not be fetched: the FHIR server did not answer in time",
-            timed_out=True,
-        )
+        client.close()
+        wait(futures, timeout=_CLEANUP_SECONDS)
     for future, item in futures.items():
         resources, truncated = future.result()
         prefetch.resources[item.key] = resources
@@ -133,21 +134,21 @@ def complete_prefetch(
 def _why_missing(request: Mapping[str, Any], key: str) -> str:
     value = (request.get("prefetch") or {}).get(key)
     if _is_outcome(value):
-        detail = outcome_diagnostics(value)
-        return f"{key}: the client's fetch failed" + (f" ({detail})" if detail else "")
+        # Its text is the client's and may hold anything: it is not copied.
+        return f"{key}: the client's fetch failed"
     if value is not None and value.get("resourceType") == "Bundle":
         return f"{key}: the Bundle has more pages"
     return f"{key}: not sent"
 
 
-def _fetch(client: FhirClient, item: _Work, deadline: float) -> tuple[list[dict], bool]:
+def _fetch(client: FhirClient, item: _Work) -> tuple[list[dict], bool]:
     if item.bundle is not None:
-        result = client.page_through(item.bundle, deadline)
+        result = client.page_through(item.bundle)
         return result.resources, result.truncated
-    document = client.get_json(item.query or "", deadline)
+    document = client.get_json(item.query or "")
     if document["resourceType"] == "OperationOutcome":
         raise FhirFetchError("the FHIR server answered with an OperationOutcome")
     if document["resourceType"] != "Bundle":
         return [document], False
-    result = client.page_through(document, deadline)
+    result = client.page_through(document)
     return result.resources, result.truncated

@@ -7,13 +7,18 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException, NotFound, UnsupportedMediaType
+from werkzeug.exceptions import (
+    HTTPException,
+    NotFound,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
 
 from cards.caveat_pages import render_caveat_page
 
 from .auth import AuthenticationFailed
 from .discovery import SERVICE_ID, discovery_document
-from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, TIMEOUT, operation_outcome
+from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
 from .prefetch import PrefetchUnavailable
 from .request_log import log_request
 from .service import CallStats, PatientViewService
@@ -36,10 +41,36 @@ def _base_url() -> str:
 
 def _json_body() -> Any:
     if request.mimetype not in _JSON_TYPES and not request.mimetype.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json, not '{request.mimetype or 'none'}'"
-        )
-    return parse_json(request.get_data(cache=False))
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    return parse_json(read_body(request, current_app.config["CDS_SETTINGS"].max_body_bytes))
+
+
+_READ_CHUNK = 64 * 1024
+
+
+def read_body(req: Any, limit: int) -> bytes:
+    """The whole body, counted as it is read: a body over `limit` is a 413, never silently
+    cut. A chunked body declares no length; the server marks its end (WSGI
+    `wsgi.input_terminated`), and it is read to that end. A declared length is read exactly
+    (WSGI forbids reading past it)."""
+    length = req.content_length
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge()
+    if length is None and not req.environ.get("wsgi.input_terminated"):
+        return b""
+    stream = req.environ["wsgi.input"]
+    wanted = length if length is not None else limit + 1
+    chunks: list[bytes] = []
+    size = 0
+    while size < wanted:
+        chunk = stream.read(min(_READ_CHUNK, wanted - size))
+        if not chunk:
+            break
+        size += len(chunk)
+        chunks.append(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    return b"".join(chunks)
 
 
 def _outcome(status: int, message: str, code: str = "invalid", where: str | None = None):
@@ -81,7 +112,7 @@ def discovery() -> Response:
 @cds.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     if service_id != SERVICE_ID:
-        raise NotFound(f"there is no CDS service '{service_id}'")
+        raise NotFound("there is no such CDS service")
     stats: CallStats = g.stats
     try:
         body = _json_body()
@@ -90,14 +121,15 @@ def call_service(service_id: str) -> Response:
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)
     except PrefetchUnavailable as error:
-        return _outcome(412, str(error), code=TIMEOUT if error.timed_out else INCOMPLETE)
+        g.failure_detail = error.detail  # what went wrong upstream: the log only
+        return _outcome(412, str(error), code=INCOMPLETE)
     return jsonify(result)
 
 
 @cds.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
     if service_id != SERVICE_ID:
-        raise NotFound(f"there is no CDS service '{service_id}'")
+        raise NotFound("there is no such CDS service")
     try:
         result = _service().record_feedback(_json_body())
     except InvalidBody as error:
@@ -115,7 +147,7 @@ def caveat_page(code: str) -> Response:
     try:
         html = render_caveat_page(code)
     except KeyError:
-        raise NotFound(f"there is no caveat '{code}'") from None
+        raise NotFound("there is no such caveat") from None
     return Response(html, mimetype="text/html")
 
 
@@ -132,7 +164,11 @@ def log_response(response: Response) -> Response:
         # Non-2xx answers show as "Could not get a response" in the CDS Hooks sandbox, so
         # the reason must be in our own log. OperationOutcome texts carry no patient data.
         issues = (response.get_json(silent=True) or {}).get("issue") or [{}]
-        reason = getattr(g, "auth_failure", None) or issues[0].get("diagnostics")
+        reason = (
+            getattr(g, "auth_failure", None)
+            or getattr(g, "failure_detail", None)
+            or issues[0].get("diagnostics")
+        )
     else:
         reason = None
     log_request(

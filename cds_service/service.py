@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import requests
-
 from cards import CardContext, build_cards
 
 from .clinical.assessment import assess_response
@@ -48,25 +46,22 @@ class CallStats:
 
 
 class _PerProcess:
-    """A requests.Session and a thread pool per process: gunicorn forks after import."""
+    """A thread pool per process: gunicorn forks after import."""
 
     def __init__(self, concurrency: int) -> None:
         self._concurrency = concurrency
         self._lock = threading.Lock()
         self._pid: int | None = None
-        self._session: requests.Session | None = None
         self._executor: ThreadPoolExecutor | None = None
 
-    def get(self) -> tuple[requests.Session, ThreadPoolExecutor]:
+    def get(self) -> ThreadPoolExecutor:
         with self._lock:
-            if self._pid != os.getpid() or self._session is None or self._executor is None:
+            if self._pid != os.getpid() or self._executor is None:
                 self._pid = os.getpid()
-                self._session = requests.Session()
-                self._session.trust_env = False  # no proxy or netrc credentials from the host
                 self._executor = ThreadPoolExecutor(
                     max_workers=self._concurrency, thread_name_prefix="fhir-fetch"
                 )
-            return self._session, self._executor
+            return self._executor
 
 
 class PatientViewService:
@@ -91,13 +86,13 @@ class PatientViewService:
         token = (request.get("fhirAuthorization") or {}).get("access_token")
 
         def make_client() -> FhirClient:
-            session, _ = self._resources.get()
             return FhirClient(
-                session,
                 fhir_server,
                 token,
                 connect_timeout=self.settings.fhir_connect_timeout_seconds,
                 max_pages=self.settings.fhir_max_pages,
+                deadline_seconds=self.settings.fhir_deadline_seconds,
+                concurrency=self.settings.fhir_max_concurrency,
             )
 
         return make_client
@@ -124,13 +119,11 @@ class PatientViewService:
         check_prefetch_values(request, PREFETCH_TEMPLATES)
         today = self._today(request, today)
         patient_id = request["context"]["patientId"]
-        _, executor = self._resources.get()
         prefetch = complete_prefetch(
             request,
             PREFETCH_TEMPLATES,
             self._client_factory(request, allowed_fhir_servers),
-            executor,
-            self.settings.fhir_deadline_seconds,
+            self._resources.get(),
         )
         stats.fetched = prefetch.fetched_keys
         parsed = parse_resources(prefetch.resources, patient_id, request.get("fhirServer"))

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
+
+from . import strict_json
 
 SCHEMA_NAMES = ("request", "response", "feedback")
 
@@ -27,24 +28,23 @@ class InvalidBody(ValueError):
         self.location = location
 
 
-def _reject_constant(name: str) -> Any:
-    raise InvalidBody(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
-
-
 def parse_json(body: bytes) -> Any:
-    """Parse a request body strictly: UTF-8, no NaN/Infinity, decimals kept exact."""
+    """Parse a request body strictly: UTF-8, no NaN/Infinity, decimals kept exact, numbers
+    of sane size."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidBody(f"body is not UTF-8: {error.reason} at byte {error.start}") from None
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return strict_json.loads(text)
+    except strict_json.JsonRefused as error:
+        raise InvalidBody(f"body is not acceptable JSON: {error}") from None
     except json.JSONDecodeError as error:
         raise InvalidBody(
             f"body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
         ) from None
-    except RecursionError:
-        raise InvalidBody("body is nested too deeply") from None
+    except ValueError:  # e.g. an integer longer than Python converts
+        raise InvalidBody("body is not acceptable JSON: a number cannot be read") from None
 
 
 @cache
@@ -67,21 +67,81 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
 
 
 @cache
-def _validator(name: str) -> Draft202012Validator:
+def _anchored(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns are ECMA 262: "$" ends the string. In Python "$" also matches
+    # before a final newline, so "PID\n" would pass an id pattern: use "\Z" instead.
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    if validator.is_type(instance, "string") and not _anchored(pattern).search(instance):
+        yield ValidationError("does not have the required form")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+@cache
+def _validator(name: str) -> Any:
     document = schema(name)
-    return Draft202012Validator(_inline_refs(document, document.get("$defs", {})))
+    return _Validator(_inline_refs(document, document.get("$defs", {})))
+
+
+_PATH_LIMIT = 120
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
 def _path(error: ValidationError) -> str:
     parts = []
     for part in error.absolute_path:
-        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
-    return "".join(parts).lstrip(".") or "(root)"
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:  # member names come from the client: only plain names are repeated
+            parts.append(f".{part}" if _PLAIN_NAME.fullmatch(str(part)) else ".(member)")
+    path = "".join(parts).lstrip(".") or "(root)"
+    return path if len(path) <= _PATH_LIMIT else path[: _PATH_LIMIT - 3] + "..."
+
+
+_TYPE_WORDS = {"object": "an object", "array": "an array", "string": "a string"}
+
+
+def _rule(error: ValidationError) -> str:
+    """The rule broken, in words taken from the schema, never from the value."""
+    rule, expected = error.validator, error.validator_value
+    if rule == "required":
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        missing = [name for name in expected if name not in instance]
+        return f"'{missing[0] if missing else expected[0]}' is required"
+    if rule == "type":
+        names = expected if isinstance(expected, list) else [expected]
+        return "must be " + " or ".join(_TYPE_WORDS.get(n, f"a {n}") for n in names)
+    if rule in ("enum", "const"):
+        return "is not one of the allowed values"
+    if rule in ("maxLength", "maxItems", "maxProperties"):
+        return f"is too long (at most {expected})"
+    if rule in ("minLength", "minItems", "minProperties"):
+        return f"is too short (at least {expected})"
+    if rule == "additionalProperties":
+        return "has a member that is not allowed here"
+    if rule == "format":
+        return f"is not a valid {expected}"
+    if rule == "dependentRequired":
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        for present, needed in expected.items():
+            missing = [name for name in needed if present in instance and name not in instance]
+            if missing:
+                return f"'{missing[0]}' is required with '{present}'"
+    if rule in ("anyOf", "oneOf", "not", "if", "then", "else", "dependentRequired"):
+        return "does not have an allowed form"
+    if rule == "pattern":
+        return "does not have the required form"
+    return f"breaks the rule '{rule}'"
 
 
 def _message(error: ValidationError) -> str:
-    message = error.message
-    return message if len(message) <= 300 else message[:297] + "..."
+    return _rule(error)
 
 
 def validate(name: str, document: Any) -> None:
@@ -134,4 +194,4 @@ def _error_rank(error: ValidationError) -> tuple[int, str]:
 
 def schema_errors(name: str, document: Any) -> list[str]:
     """All schema errors, for tests that check what the service itself sends."""
-    return [f"{_path(e)}: {e.message}" for e in _validator(name).iter_errors(document)]
+    return [f"{_path(e)}: {_rule(e)}" for e in _validator(name).iter_errors(document)]

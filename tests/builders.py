@@ -248,3 +248,11 @@ def founding_request(
     if fhir_server:
         request["fhirServer"] = fhir_server
     return request
+
+
+GENERIC_412 = "could not be fetched from the FHIR server"
+
+
+def logged_reasons(caplog: Any) -> str:
+    """The reasons the request log gave, joined (what went wrong goes to the log only)."""
+    return " | ".join(str(getattr(r, "fields", {}).get("reason", "")) for r in caplog.records)

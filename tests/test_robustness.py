@@ -16,11 +16,13 @@ from werkzeug import Response
 from cds_service.validation import schema_errors
 
 from .builders import (
+    GENERIC_412,
     bundle,
     founding_request,
     hook_request,
     ife,
     igm,
+    logged_reasons,
     plasmapheresis,
     request_for,
     statement,
@@ -225,7 +227,7 @@ def answer_procedures(fhir, handler):
 @pytest.mark.parametrize(
     "response, fragment",
     [
-        (Response("<html>oops</html>", content_type="text/html"), "not valid JSON"),
+        (Response("<html>oops</html>", content_type="text/html"), "not acceptable JSON"),
         (Response('{"hello": "world"}', content_type="application/json"), "not a FHIR resource"),
         (Response("[1, 2, 3]", content_type="application/json"), "not a FHIR resource"),
         (
@@ -235,11 +237,12 @@ def answer_procedures(fhir, handler):
         (Response("", status=302, headers={"Location": "http://169.254.169.254/"}), "HTTP 302"),
     ],
 )
-def test_bad_answers_from_the_fhir_server_are_412(fhir, client, response, fragment):
+def test_bad_answers_from_the_fhir_server_are_412(fhir, client, response, fragment, caplog):
     answer_procedures(fhir, lambda request: response)
     result = client.post(SERVICE, json=fetch_request(fhir.url_for("/fhir")))
     assert result.status_code == 412
-    assert fragment in result.get_json()["issue"][0]["diagnostics"]
+    assert GENERIC_412 in result.get_json()["issue"][0]["diagnostics"]
+    assert fragment in logged_reasons(caplog)
 
 
 def test_wrong_resource_types_in_a_bundle_are_ignored(fhir, call):
