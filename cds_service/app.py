@@ -20,6 +20,8 @@ from .config import Settings, settings_from_env
 from .request_log import configure_logging
 from .service import PatientViewService
 
+LOOPBACK_ORIGIN = r"^https?://(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$"
+
 
 def create_app(
     config: Settings | Mapping[str, Any] | None = None,
@@ -62,14 +64,20 @@ def create_app(
     app.register_blueprint(routes.cds)
     app.register_blueprint(routes.pages)
     # The CDS Hooks sandbox runs in a browser and sends Authorization: answer preflight.
+    # With authentication off, only loopback pages (and configured origins) may call:
+    # otherwise any web page open in the developer's browser could use the service.
+    origins: Any = "*"
+    if settings.trusted_issuers is None:
+        origins = [LOOPBACK_ORIGIN, *settings.cors_origins]
     CORS(
         app,
-        resources={r"/cds-services*": {"origins": "*"}},
+        resources={r"/cds-services*": {"origins": origins}},
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "POST", "OPTIONS"],
         max_age=86400,
     )
     app.before_request(routes.start_timer)
+    app.before_request(routes.loopback_only)
     app.after_request(routes.log_response)
     app.register_error_handler(HTTPException, routes.http_error)
     app.register_error_handler(Exception, routes.unexpected_error)

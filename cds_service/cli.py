@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 from typing import Any
 
@@ -11,13 +10,7 @@ from gunicorn.app.base import BaseApplication
 
 from .auth import load_trusted_issuers
 from .config import ConfigError, settings_from_env
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
+from .url_policy import is_loopback_host
 
 
 class _Server(BaseApplication):
@@ -57,7 +50,7 @@ def serve_main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return 2
-    if settings.trusted_issuers is None and not _is_loopback(args.host):
+    if settings.trusted_issuers is None and not is_loopback_host(args.host):
         if not args.allow_unauthenticated:
             print(
                 f"cds-service: refusing to serve {args.host} without authentication: set "

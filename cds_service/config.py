@@ -41,6 +41,15 @@ class Settings:
     # JSON file of trusted EHR issuers (keys, algorithms, FHIR servers). None: no
     # authentication, for development on loopback only.
     trusted_issuers: Path | None = None
+    # Browser origins allowed by CORS besides loopback ones when authentication is off (for
+    # the CDS Hooks sandbox in development); with authentication on, any origin (the JWT
+    # decides). Without this, any web page could use a loopback service to fetch URLs.
+    cors_origins: tuple[str, ...] = ()
+    # Serve a non-loopback address without authentication (never with real data).
+    allow_unauthenticated: bool = False
+    # A client must send its request line, headers and body within this time: slow
+    # clients cannot hold the server's threads.
+    client_read_timeout_seconds: float = 10.0
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides))
@@ -99,4 +108,17 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         trusted_issuers=Path(env["CDS_TRUSTED_ISSUERS"])
         if env.get("CDS_TRUSTED_ISSUERS")
         else None,
+        cors_origins=_origins(env, "CDS_CORS_ORIGINS"),
+        allow_unauthenticated=_flag(env, "CDS_ALLOW_UNAUTHENTICATED"),
+        client_read_timeout_seconds=_positive_number(
+            env, "CDS_CLIENT_READ_TIMEOUT_SECONDS", defaults.client_read_timeout_seconds, float
+        ),
     )
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in (env.get(name) or "").split(",") if o.strip())
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
+            raise ConfigError(f"{name}: {origin!r} is not an origin (scheme://host[:port])")
+    return origins

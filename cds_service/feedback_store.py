@@ -99,7 +99,11 @@ def _json_or_none(value: Any) -> str | None:
 def normalise_timestamp(text: str) -> str:
     """One spelling per instant, so '...Z' and '...+00:00' are the same feedback.
 
-    Raises ValueError for a date that does not exist (the schema checks only the shape).
+    Raises ValueError for a date that does not exist, or whose UTC instant falls outside
+    the calendar (9999-12-31T23:59:59-23:59); the schema checks only the shape.
     """
     moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError:
+        raise ValueError("outside the calendar in UTC") from None

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import (
     HTTPException,
+    MisdirectedRequest,
     NotFound,
     RequestEntityTooLarge,
     UnsupportedMediaType,
@@ -22,6 +23,7 @@ from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
 from .prefetch import PrefetchUnavailable
 from .request_log import log_request
 from .service import CallStats, PatientViewService
+from .url_policy import is_loopback_host
 from .validation import InvalidBody, parse_json
 
 cds = Blueprint("cds", __name__)
@@ -35,8 +37,35 @@ def _service() -> PatientViewService:
 
 
 def _base_url() -> str:
+    """Where the EHR called us: the JWT audience and the base of card links. Without
+    CDS_PUBLIC_BASE_URL it comes from the request only on loopback, where the developer is
+    the client; elsewhere a Host header would let any caller choose it."""
     configured = current_app.config["CDS_SETTINGS"].public_base_url
-    return configured or request.url_root.rstrip("/")
+    if configured:
+        return configured
+    if not is_loopback_host(request.host):
+        raise MisdirectedRequest(
+            "this service answers on loopback addresses only until CDS_PUBLIC_BASE_URL is set"
+        )
+    return request.url_root.rstrip("/")
+
+
+def loopback_only() -> Response | None:
+    """With authentication off, serve loopback addresses only (unless explicitly allowed):
+    the same rule whether started by `cds-service` or by gunicorn over the app factory."""
+    settings = current_app.config["CDS_SETTINGS"]
+    if settings.trusted_issuers is not None or settings.allow_unauthenticated:
+        return None
+    if request.path == "/healthz":
+        return None
+    if is_loopback_host(request.environ.get("SERVER_NAME", "")):
+        return None
+    return _outcome(
+        403,
+        "authentication is off: this service serves loopback addresses only "
+        "(set CDS_TRUSTED_ISSUERS)",
+        code=SECURITY,
+    )
 
 
 def _json_body() -> Any:

@@ -8,6 +8,7 @@ Userinfo, backslashes, control characters and whitespace are refused outright.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import urljoin, urlsplit
 
@@ -67,3 +68,18 @@ def on_server(link: str, base: str) -> str:
     if origin(url) != origin(base):
         raise UrlRefused("link points away from the FHIR server")
     return url
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost (a Host header's port, if any, is ignored)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.cli import _is_loopback, serve_main
+from cds_service.cli import serve_main
+from cds_service.url_policy import is_loopback_host
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "ehr-gateway.local"])
@@ -26,7 +27,7 @@ def test_refuses_non_loopback_without_authentication(host, monkeypatch, capsys):
     ],
 )
 def test_loopback_detection(host, loopback):
-    assert _is_loopback(host) is loopback
+    assert is_loopback_host(host) is loopback
 
 
 def test_malformed_issuers_file_stops_start_up(tmp_path, monkeypatch, capsys):

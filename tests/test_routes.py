@@ -193,23 +193,46 @@ def test_operation_outcome_prefetch_without_server_is_412(client):
 
 
 @pytest.mark.parametrize("path", ["/cds-services", SERVICE, SERVICE + "/feedback"])
-def test_cors_preflight_allows_authorization(client, path):
-    response = client.options(
-        path,
-        headers={
-            "Origin": "https://sandbox.cds-hooks.org",
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type",
-        },
-    )
+def test_cors_preflight_allows_authorization(make_app, path):
+    # With authentication off the sandbox origin must be configured (CDS_CORS_ORIGINS).
+    client = make_app(cors_origins=("https://sandbox.cds-hooks.org",)).test_client()
+    response = client.options(path, headers=preflight("https://sandbox.cds-hooks.org"))
     assert response.status_code == 200
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     assert "authorization" in allowed and "content-type" in allowed
-    assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
+    assert response.headers["Access-Control-Allow-Origin"] == "https://sandbox.cds-hooks.org"
+
+
+def preflight(origin):
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+
+
+@pytest.mark.parametrize(
+    "origin, allowed",
+    [
+        ("http://127.0.0.1:3000", True),
+        ("http://localhost:8080", True),
+        ("http://[::1]:5173", True),
+        ("https://sandbox.cds-hooks.org", False),
+        ("https://evil.example", False),
+        ("http://127.0.0.1.evil.example", False),
+    ],
+)
+def test_without_authentication_only_loopback_pages_may_call(client, origin, allowed):
+    # Any web page in the developer's browser could otherwise use the loopback service to
+    # make it fetch URLs (finding 10 of the security review).
+    response = client.options(SERVICE, headers=preflight(origin))
+    assert (response.headers.get("Access-Control-Allow-Origin") == origin) is allowed
 
 
 def test_cards_link_to_the_configured_public_base_url(make_app):
-    client = make_app(public_base_url="https://cds.example.org/wm").test_client()
+    client = make_app(
+        public_base_url="https://cds.example.org/wm", allow_unauthenticated=True
+    ).test_client()
     request = hook_request(
         [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
     )
@@ -218,13 +241,31 @@ def test_cards_link_to_the_configured_public_base_url(make_app):
     assert "https://cds.example.org/wm/caveats/btki-discordance" in links
 
 
-def test_cards_link_to_the_request_host_by_default(client):
+def test_on_loopback_cards_link_to_the_request_host_by_default(client):
     request = hook_request(
         [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
     )
-    response = client.post(SERVICE, json=request, base_url="https://ehr-proxy.example:8443")
+    response = client.post(SERVICE, json=request, base_url="http://127.0.0.1:9090")
     links = [link["url"] for link in response.get_json()["cards"][0]["links"]]
-    assert "https://ehr-proxy.example:8443/caveats/btki-discordance" in links
+    assert "http://127.0.0.1:9090/caveats/btki-discordance" in links
+
+
+def test_without_a_public_base_url_another_host_cannot_choose_the_links(make_app):
+    # A Host header would otherwise choose the card links (and, with authentication on,
+    # the JWT audience): finding 10 of the security review.
+    client = make_app(allow_unauthenticated=True).test_client()
+    request = hook_request([igm("o1", -5, 5100)], [statement("m1", "zanubrutinib", 0)])
+    response = client.post(SERVICE, json=request, base_url="https://attacker.example:8443")
+    assert response.status_code == 421
+    assert "CDS_PUBLIC_BASE_URL" in outcome_text(response)
+    assert "attacker" not in response.get_data(as_text=True)
+
+
+def test_without_authentication_a_non_loopback_address_is_refused(client):
+    response = client.post(SERVICE, json=hook_request(), base_url="http://10.0.0.5:8080")
+    assert response.status_code == 403
+    assert "loopback" in outcome_text(response)
+    assert client.get("/healthz", base_url="http://10.0.0.5:8080").status_code == 200
 
 
 def test_request_log_line_has_no_token_or_patient_data(client, caplog):
