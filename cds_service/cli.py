@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from . import gunicorn_conf
 from .auth import load_trusted_issuers
 from .config import ConfigError, settings_from_env
 from .url_policy import is_loopback_host
@@ -21,6 +23,10 @@ class _Server(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
+        # The same settings as `gunicorn -c python:cds_service.gunicorn_conf` in production.
+        for key in dir(gunicorn_conf):
+            if key in self.cfg.settings:
+                self.cfg.set(key, getattr(gunicorn_conf, key))
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
@@ -64,19 +70,12 @@ def serve_main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+        os.environ["CDS_ALLOW_UNAUTHENTICATED"] = "1"  # for the workers' own check
     print(
         f"cds-service: discovery at http://{args.host}:{args.port}/cds-services "
         f"(criteria {settings.criteria}, feedback in {settings.feedback_db})",
         file=sys.stderr,
         flush=True,
     )
-    _Server(
-        {
-            "bind": f"{args.host}:{args.port}",
-            "workers": args.workers,
-            "threads": 4,
-            "timeout": 30,
-            "accesslog": None,
-        }
-    ).run()
+    _Server({"bind": f"{args.host}:{args.port}", "workers": args.workers}).run()
     return 0

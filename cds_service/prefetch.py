@@ -32,8 +32,11 @@ class PrefetchUnavailable(Exception):
         self.detail = detail or message
 
 
-def _unavailable(key: str, detail: str) -> PrefetchUnavailable:
-    return PrefetchUnavailable(f"prefetch {key} could not be fetched from the FHIR server", detail)
+FETCH_FAILED = "the prefetch could not be completed from the FHIR server"
+
+
+def _unavailable(detail: str) -> PrefetchUnavailable:
+    return PrefetchUnavailable(FETCH_FAILED, detail)
 
 
 @dataclass
@@ -111,10 +114,10 @@ def complete_prefetch(
             if error is not None:
                 item = futures[future]
                 detail = str(error) if isinstance(error, FhirFetchError) else type(error).__name__
-                raise _unavailable(item.key, f"prefetch {item.key}: {detail}")
+                raise _unavailable(f"prefetch {item.key}: {detail}")
         if pending:
             slow = ", ".join(sorted(futures[f].key for f in pending))
-            raise _unavailable(slow, f"prefetch {slow}: the FHIR server did not answer in time")
+            raise _unavailable(f"prefetch {slow}: the FHIR server did not answer in time")
     finally:
         # End everything this call started: shut its sockets, then let its threads finish.
         for future in futures:

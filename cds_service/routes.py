@@ -200,11 +200,15 @@ def log_response(response: Response) -> Response:
         )
     else:
         reason = None
+    # A path that matched nothing, or named no service, is the client's text: not logged.
+    path = request.path
+    if response.status_code == 404:
+        path = request.url_rule.rule if request.url_rule else "(no route)"
     log_request(
         level,
         "request",
         method=request.method,
-        path=request.path,
+        path=path,
         status=response.status_code,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         hook=stats.hook,

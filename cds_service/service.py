@@ -7,6 +7,7 @@ models -> assessment -> cards. The web layer and the replay tool both call `eval
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,14 @@ from .validation import InvalidBody, check_prefetch_values, validate
 
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
 AS_OF_EXTENSION = "wm-igm-as-of"
+
+
+_UUID = re.compile(r"(urn:uuid:)?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
+
+
+def _is_uuid(value: Any) -> bool:
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
 
 @dataclass
@@ -112,9 +121,11 @@ class PatientViewService:
         """
         stats = stats if stats is not None else CallStats()
         if isinstance(request, dict):
-            stats.hook = request.get("hook") if isinstance(request.get("hook"), str) else None
+            hook = request.get("hook")
+            stats.hook = hook if isinstance(hook, str) and hook in _HOOKS else None
             instance = request.get("hookInstance")
-            stats.hook_instance = instance if isinstance(instance, str) else None
+            # Logged only when it is what it should be: a client's text is not ours to log.
+            stats.hook_instance = instance if _is_uuid(instance) else None
         validate("request", request)
         check_prefetch_values(request, PREFETCH_TEMPLATES)
         today = self._today(request, today)

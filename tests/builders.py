@@ -250,7 +250,7 @@ def founding_request(
     return request
 
 
-GENERIC_412 = "could not be fetched from the FHIR server"
+GENERIC_412 = "the prefetch could not be completed from the FHIR server"
 
 
 def logged_reasons(caplog: Any) -> str:

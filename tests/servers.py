@@ -1,7 +1,13 @@
-"""A real `cds-service` (gunicorn) process on a loopback port, for tests that need one."""
+"""A real `cds-service` (gunicorn) process on a loopback port, for tests that need one.
+
+Robust on a slow, loaded machine: the wait for readiness retries on any error up to a
+generous deadline, and the server runs in its own process group, so that stopping it (on
+every path, including a failed start) ends the master and all its workers.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,6 +19,8 @@ from pathlib import Path
 
 import requests
 
+READY_SECONDS = 90  # a worker importing pydantic models on a loaded 2-core machine is slow
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -20,46 +28,75 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(tmp_path: Path, port: int, workers: int = 2, **env: str) -> subprocess.Popen:
+def wait_ready(url: str, process: subprocess.Popen | None = None) -> None:
+    """Until `url` answers 200: any error is retried, up to `READY_SECONDS`."""
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the server exited with status {process.returncode}")
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {READY_SECONDS} s")
+
+
+def start(
+    tmp_path: Path, port: int, workers: int = 2, args: tuple[str, ...] = (), **env: str
+) -> subprocess.Popen:
     executable = shutil.which("cds-service", path=str(Path(sys.executable).parent))
     assert executable, "cds-service is installed with the package"
     env = dict(os.environ, CDS_FEEDBACK_DB=str(tmp_path / "feedback.sqlite3"), **env)
     log = tmp_path / "server.log"
     process = subprocess.Popen(
-        [executable, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        [executable, "--port", str(port), "--workers", str(workers), *args]
+        + ([] if "--host" in args else ["--host", "127.0.0.1"]),
         env=env,
         stdout=subprocess.DEVNULL,
         # A file, not a pipe: one log line per request would fill a pipe nobody reads.
         stderr=log.open("ab"),
+        start_new_session=True,  # its own process group: stop() ends master and workers
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(log.read_text())
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/healthz", process)
+    except BaseException:
+        stop(process)
+        raise AssertionError(log.read_text()) from None
+    return process
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=20)
+    """SIGTERM to the whole group, then SIGKILL if it has not ended in 20 s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
 
 
 class Server:
-    def __init__(self, tmp_path: Path, workers: int = 2) -> None:
+    def __init__(self, tmp_path: Path, workers: int = 2, **env: str) -> None:
         self.tmp_path = tmp_path
         self.workers = workers
+        self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = start(tmp_path, self.port, workers)
+        self.process = start(tmp_path, self.port, workers, **env)
+
+    @property
+    def log(self) -> str:
+        return (self.tmp_path / "server.log").read_text(errors="replace")
 
     def restart(self) -> None:
         stop(self.process)
-        self.process = start(self.tmp_path, self.port, self.workers)
+        self.process = start(self.tmp_path, self.port, self.workers, **self.env)
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            stop(self.process)
+        stop(self.process)

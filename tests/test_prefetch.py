@@ -185,9 +185,7 @@ def test_error_status_from_server_is_412(fhir, client, status, caplog):
     body = response.get_json()
     assert body["resourceType"] == "OperationOutcome"
     # one message whatever went wrong upstream; the status is in the log only
-    assert body["issue"][0]["diagnostics"] == (
-        "prefetch observations could not be fetched from the FHIR server"
-    )
+    assert body["issue"][0]["diagnostics"] == GENERIC_412
     assert f"HTTP {status}" in logged_reasons(caplog)
     assert TOKEN not in response.get_data(as_text=True)
 
