@@ -66,6 +66,8 @@ _RAW = re.compile(r'"@@RAW:([^@]+)@@"')
 def dumps(document) -> str:
     """JSON text with the raw numbers put in (json.dumps cannot write them)."""
     return _RAW.sub(lambda match: match.group(1), json.dumps(document))
+
+
 json_values = st.recursive(
     scalars,
     lambda children: (
@@ -124,9 +126,7 @@ def test_fuzzed_requests_never_fail(client):
     @given(index=st.integers(0, len(all_paths) - 1), value=json_values)
     def check(index, value):
         request = replace_at(valid_request(), all_paths[index], value)
-        check_answer(
-            client.post(SERVICE, data=dumps(request), content_type="application/json")
-        )
+        check_answer(client.post(SERVICE, data=dumps(request), content_type="application/json"))
 
     check()
 
@@ -171,9 +171,7 @@ def test_fuzzed_prefetch_resources_never_fail(client):
     def check(resources, key):
         request = valid_request()
         request["prefetch"][key]["entry"] += [{"resource": r} for r in resources]
-        check_answer(
-            client.post(SERVICE, data=dumps(request), content_type="application/json")
-        )
+        check_answer(client.post(SERVICE, data=dumps(request), content_type="application/json"))
 
     check()
 

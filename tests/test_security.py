@@ -530,3 +530,25 @@ def test_a_bad_setting_stops_the_master_with_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("cds-service:")]
     assert len(lines) == 1 and "CDS_CRITERIA" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_without_authentication_only_loopback_pages_may_call(tmp_path):
+    server = servers.Server(tmp_path)
+    try:
+        for origin, allowed in (
+            ("https://evil.example", False),
+            ("https://sandbox.cds-hooks.org", False),  # unless named in CDS_CORS_ORIGINS
+            ("http://127.0.0.1:3000", True),
+        ):
+            response = requests.options(
+                server.url + SERVICE,
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "content-type",
+                },
+                timeout=10,
+            )
+            assert (response.headers.get("Access-Control-Allow-Origin") == origin) is allowed
+    finally:
+        server.close()
