@@ -74,6 +74,20 @@ MONITORING_OVERRIDES = (
     CLINICAL_JUDGEMENT,
 )
 UNTREATED_HEAD = "IgM trend, no WM treatment found"
+# contract v2: a treatment history known to be incomplete never reads "no WM treatment".
+UNTREATED_INCOMPLETE_HEAD = "IgM trend, treatment records could not all be read"
+TREATMENT_KEYS = ("medicationStatements", "medicationRequests", "medicationAdministrations")
+# What each prefetch key that could not be read leaves unchecked (contract v2).
+NOT_CHECKED = {
+    "medicationStatements": "Medication statements could not be read: the treatment history "
+    "may be incomplete.",
+    "medicationRequests": "Medication orders could not be read: the treatment history may be "
+    "incomplete.",
+    "medicationAdministrations": "Medication administrations (infusions) could not be read: "
+    "the treatment history may be incomplete.",
+    "procedures": "Procedures could not be read: plasmapheresis was not checked.",
+    "patient": "The patient record could not be read (nothing here depends on it).",
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ class CardContext:
     patient_id: str
     base_url: str  # absolute, no trailing slash: links to /caveats/<code>
     today: date
+    unavailable: tuple[str, ...] = ()  # prefetch keys that could not be read
 
 
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -192,10 +207,16 @@ def _facts(assessment: Assessment, series: str, today: date) -> list[str]:
     return [stale and f": latest {day(latest.day)}" if latest else ""]
 
 
-def response_summary(assessment: Assessment, today: date) -> str:
+def treatment_incomplete(unavailable: tuple[str, ...]) -> bool:
+    return any(key in unavailable for key in TREATMENT_KEYS)
+
+
+def response_summary(assessment: Assessment, today: date, unavailable: tuple[str, ...] = ()) -> str:
     """Category in words and abbreviation, criteria, change and values, then the regimen;
     shorter wording (never a cut word) when it would pass 139 characters."""
-    if assessment.line is None:
+    if assessment.line is None and treatment_incomplete(unavailable):
+        head = UNTREATED_INCOMPLETE_HEAD
+    elif assessment.line is None:
         head = UNTREATED_HEAD
     else:
         head = f"{category_label(assessment.category)}, {assessment.criteria}"
@@ -329,6 +350,10 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         ],
         excluded_more=max(0, len(excluded) - EXCLUDED_SHOWN),
         is_pd=is_pd,
+        not_checked=[NOT_CHECKED[key] for key in context.unavailable if key in NOT_CHECKED],
+        untreated_incomplete=(
+            assessment.line is None and treatment_incomplete(context.unavailable)
+        ),
     )
 
 
@@ -360,7 +385,7 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
     )
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": response_summary(assessment, context.today),
+        "summary": response_summary(assessment, context.today, context.unavailable),
         "detail": response_detail(assessment, context),
         "indicator": "warning" if is_warning(assessment) else "info",
         "source": {
@@ -370,7 +395,7 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
         },
         "links": links,
         "overrideReasons": _override_reasons(RESPONSE_OVERRIDES),
-        "extension": assessment_extension(assessment),
+        "extension": assessment_extension(assessment, context.unavailable),
     }
     if Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats:
         card["suggestions"] = [repeat_igm_suggestion(context.patient_id)]

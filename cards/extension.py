@@ -27,7 +27,12 @@ def _point(result: LabResult | None) -> dict[str, Any] | None:
     return point
 
 
-def assessment_extension(assessment: Assessment) -> dict[str, Any]:
+INCOMPLETE_TREATMENT_REASON = "no WM treatment found in the treatment records that could be read"
+
+
+def assessment_extension(
+    assessment: Assessment, unavailable: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Contract keys only, and optional keys omitted when empty (CDS Hooks forbids null)."""
     body: dict[str, Any] = {
         "criteria": assessment.criteria,
@@ -73,6 +78,11 @@ def assessment_extension(assessment: Assessment) -> dict[str, Any]:
         body["continuingFrom"] = continuing
     if assessment.reason and is_ne:
         body["reason"] = assessment.reason
+        treatment_keys = ("medicationStatements", "medicationRequests", "medicationAdministrations")
+        if assessment.line is None and any(key in unavailable for key in treatment_keys):
+            body["reason"] = INCOMPLETE_TREATMENT_REASON
+    if unavailable:
+        body["unavailable"] = list(unavailable)
     if assessment.excluded:
         body["excluded"] = [
             {"reference": item.reference, "reason": item.reason} for item in assessment.excluded

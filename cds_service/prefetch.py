@@ -3,9 +3,13 @@
 contract.md, "Prefetch handling": a key that is absent, or whose value is an
 `OperationOutcome`, is fetched from `fhirServer`; `null` means "no data"; Bundles are paged
 through. The missing keys are fetched concurrently under one overall deadline, and every
-fetch (its thread and its sockets) has ended before this step returns. When data cannot be
-had, `PrefetchUnavailable` is raised: its message is the same whatever went wrong upstream
-(a caller must not learn which ports are open), and its `detail` goes to the log only.
+fetch (its thread and its sockets) has ended before this step returns.
+
+Degrade, don't go blank (contract v2): only `observations` is required. When it cannot be
+had, `PrefetchUnavailable` is raised (412): its message is the same whatever went wrong
+upstream (a caller must not learn which ports are open), and its `detail` goes to the log
+only. Any other key that cannot be had is listed in `Prefetch.unavailable`: unknown, not
+empty, and the cards say what could not be checked.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class PrefetchUnavailable(Exception):
 
 
 FETCH_FAILED = "the prefetch could not be completed from the FHIR server"
+# contract v2: without these the service cannot answer at all.
+REQUIRED_KEYS = frozenset({"observations"})
 
 
 def _unavailable(detail: str) -> PrefetchUnavailable:
@@ -47,6 +53,9 @@ class Prefetch:
     fetched_keys: list[str] = field(default_factory=list)
     # Keys whose search stopped at the page cap: older data may be missing.
     truncated_keys: list[str] = field(default_factory=list)
+    # Keys that could not be had at all (contract v2, "Degrade, don't go blank").
+    unavailable: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # why, for the log
 
 
 @dataclass(frozen=True)
@@ -96,42 +105,68 @@ def complete_prefetch(
     work = _plan(templates, request, prefetch)
     if not work:
         return prefetch
-    keys = ", ".join(item.key for item in work)
     if client_factory is None:
-        reasons = [_why_missing(request, item.key) for item in work]
-        raise PrefetchUnavailable(
-            f"prefetch {keys} {'is' if len(work) == 1 else 'are'} incomplete "
-            f"({'; '.join(reasons)}) and no FHIR server is available to fetch from"
-        )
+        required = [item for item in work if item.key in REQUIRED_KEYS]
+        if required:
+            reasons = "; ".join(_why_missing(request, item.key) for item in required)
+            raise PrefetchUnavailable(
+                f"prefetch {', '.join(item.key for item in required)} is incomplete "
+                f"({reasons}) and no FHIR server is available to fetch from"
+            )
+        for item in work:
+            _give_up(prefetch, item, f"{_why_missing(request, item.key)}; no FHIR server")
+        return prefetch
     client = client_factory()
     futures: dict[Future, _Work] = {}
     try:
         futures = {executor.submit(_fetch, client, item): item for item in work}
-        remaining = max(0.0, client.deadline - time.monotonic())
-        done, pending = wait(futures, timeout=remaining, return_when=FIRST_EXCEPTION)
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                item = futures[future]
-                detail = str(error) if isinstance(error, FhirFetchError) else type(error).__name__
-                raise _unavailable(f"prefetch {item.key}: {detail}")
-        if pending:
-            slow = ", ".join(sorted(futures[f].key for f in pending))
-            raise _unavailable(f"prefetch {slow}: the FHIR server did not answer in time")
+        pending = set(futures)
+        while pending and time.monotonic() < client.deadline:
+            remaining = client.deadline - time.monotonic()
+            done, pending = wait(pending, timeout=remaining, return_when=FIRST_EXCEPTION)
+            for future in done:
+                item, error = futures[future], future.exception()
+                if error is not None and item.key in REQUIRED_KEYS:
+                    raise _unavailable(f"prefetch {item.key}: {_describe(error)}")
+        for future, item in futures.items():
+            if not future.done():
+                if item.key in REQUIRED_KEYS:
+                    raise _unavailable(f"prefetch {item.key}: {_TOO_SLOW}")
+                _give_up(prefetch, item, f"{item.key}: {_TOO_SLOW}")
+            elif future.exception() is not None:
+                _give_up(prefetch, item, f"{item.key}: {_describe(future.exception())}")
+            else:
+                resources, truncated = future.result()
+                prefetch.resources[item.key] = resources
+                if item.bundle is None:
+                    prefetch.fetched_keys.append(item.key)
+                if truncated:
+                    prefetch.truncated_keys.append(item.key)
     finally:
         # End everything this call started: shut its sockets, then let its threads finish.
         for future in futures:
             future.cancel()
         client.close()
         wait(futures, timeout=_CLEANUP_SECONDS)
-    for future, item in futures.items():
-        resources, truncated = future.result()
-        prefetch.resources[item.key] = resources
-        if item.bundle is None:
-            prefetch.fetched_keys.append(item.key)
-        if truncated:
-            prefetch.truncated_keys.append(item.key)
     return prefetch
+
+
+_TOO_SLOW = "the FHIR server did not answer in time"
+
+
+def _describe(error: BaseException | None) -> str:
+    return str(error) if isinstance(error, FhirFetchError) else type(error).__name__
+
+
+def _give_up(prefetch: Prefetch, item: _Work, problem: str) -> None:
+    """A key that is not required and cannot be had: unknown, never empty."""
+    prefetch.problems.append(problem)
+    if item.bundle is not None:
+        # Its first page was read: what is missing is the rest, reported like a page cap.
+        prefetch.truncated_keys.append(item.key)
+    else:
+        prefetch.resources.pop(item.key, None)
+        prefetch.unavailable.append(item.key)
 
 
 def _why_missing(request: Mapping[str, Any], key: str) -> str:

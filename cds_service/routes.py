@@ -199,7 +199,8 @@ def log_response(response: Response) -> Response:
             or issues[0].get("diagnostics")
         )
     else:
-        reason = None
+        # A degraded answer says in the log what could not be read, and why.
+        reason = "; ".join(stats.problems) or None
     # A path that matched nothing, or named no service, is the client's text: not logged.
     path = request.path
     if response.status_code == 404:
@@ -215,6 +216,7 @@ def log_response(response: Response) -> Response:
         hookInstance=stats.hook_instance,
         cards=stats.cards,
         fetched=",".join(stats.fetched) or None,
+        unavailable=",".join(stats.unavailable) or None,
         excluded=stats.excluded or None,
         otherPatientResources=stats.other_patient or None,
         reason=reason,

@@ -52,6 +52,8 @@ class CallStats:
     fetched: list[str] = field(default_factory=list)
     excluded: int = 0
     other_patient: int = 0
+    unavailable: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # why keys were unavailable
 
 
 class _PerProcess:
@@ -137,6 +139,8 @@ class PatientViewService:
             self._resources.get(),
         )
         stats.fetched = prefetch.fetched_keys
+        stats.unavailable = prefetch.unavailable
+        stats.problems = prefetch.problems
         parsed = parse_resources(prefetch.resources, patient_id, request.get("fhirServer"))
         record = to_patient_record(parsed)
         for key in prefetch.truncated_keys:
@@ -148,7 +152,8 @@ class PatientViewService:
             )
         assessment = assess_response(record, self.profile, today)
         due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
-        cards = build_cards(assessment, due, CardContext(patient_id, base_url, today), self.profile)
+        context = CardContext(patient_id, base_url, today, tuple(prefetch.unavailable))
+        cards = build_cards(assessment, due, context, self.profile)
         stats.cards = len(cards)
         stats.excluded = len(assessment.excluded)
         stats.other_patient = parsed.other_patient_count

@@ -219,12 +219,12 @@ def test_keys_from_the_issuers_jwks_url(make_app, tmp_path):
 
 
 def request_needing_fetch(fhir_server):
-    return founding_request(fhir_server, missing=("procedures",))
+    return founding_request(fhir_server, missing=("observations",))
 
 
 def test_fhir_server_not_listed_for_the_issuer_is_never_contacted(make_app, tmp_path, fhir):
-    fhir.expect_request("/fhir/Procedure").respond_with_json(
-        {"resourceType": "Bundle", "type": "searchset"}
+    fhir.expect_request("/fhir/Observation").respond_with_json(
+        founding_request()["prefetch"]["observations"]
     )
     client = make_app(trusted_issuers=issuers_file(tmp_path)).test_client()
     response = post(client, token(), request_needing_fetch(fhir.url_for("/fhir")))

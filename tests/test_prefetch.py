@@ -206,7 +206,7 @@ def test_server_that_hangs_past_the_deadline_is_412_within_budget(fhir, make_app
         fhir.release.wait(10)
         return fhir_json(bundle())
 
-    fhir.expect_request("/fhir/Procedure").respond_with_handler(hang)
+    fhir.expect_request("/fhir/Observation").respond_with_handler(hang)
     serve_patient(fhir)
     client = make_app(fhir_deadline_seconds=0.5).test_client()
     started = time.monotonic()

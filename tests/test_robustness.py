@@ -250,6 +250,15 @@ def answer_procedures(fhir, handler):
     fhir.expect_request("/fhir/Procedure").respond_with_handler(handler)
 
 
+def observations_request(base):
+    """Observations are the one required key (contract v2): failing them is a 412."""
+    return founding_request(base, missing=("observations",))
+
+
+def answer_observations(fhir, handler):
+    fhir.expect_request("/fhir/Observation").respond_with_handler(handler)
+
+
 @pytest.mark.parametrize(
     "response, fragment",
     [
@@ -264,8 +273,8 @@ def answer_procedures(fhir, handler):
     ],
 )
 def test_bad_answers_from_the_fhir_server_are_412(fhir, client, response, fragment, caplog):
-    answer_procedures(fhir, lambda request: response)
-    result = client.post(SERVICE, json=fetch_request(fhir.url_for("/fhir")))
+    answer_observations(fhir, lambda request: response)
+    result = client.post(SERVICE, json=observations_request(fhir.url_for("/fhir")))
     assert result.status_code == 412
     assert GENERIC_412 in result.get_json()["issue"][0]["diagnostics"]
     assert fragment in logged_reasons(caplog)
@@ -326,7 +335,8 @@ def test_connection_reset_mid_body_is_412():
         from cds_service.app import create_app
 
         client = create_app({"feedback_db": "/tmp/robust-reset.sqlite3"}).test_client()
-        response = client.post(SERVICE, json=fetch_request(f"http://127.0.0.1:{port}/fhir"))
+        request = observations_request(f"http://127.0.0.1:{port}/fhir")
+        response = client.post(SERVICE, json=request)
         assert response.status_code == 412
     finally:
         stop.set()
@@ -346,9 +356,9 @@ def test_a_server_that_trickles_bytes_is_cut_at_the_deadline(fhir, make_app):
 
         return Response(body(), content_type="application/fhir+json")
 
-    answer_procedures(fhir, trickle)
+    answer_observations(fhir, trickle)
     client = make_app(fhir_deadline_seconds=0.5).test_client()
     started = time.monotonic()
-    response = client.post(SERVICE, json=fetch_request(fhir.url_for("/fhir")))
+    response = client.post(SERVICE, json=observations_request(fhir.url_for("/fhir")))
     assert response.status_code == 412
     assert time.monotonic() - started < 3

@@ -183,13 +183,27 @@ def test_missing_prefetch_without_fhir_server_is_412(client):
 
 def test_operation_outcome_prefetch_without_server_is_412(client):
     request = hook_request()
-    request["prefetch"]["procedures"] = {
+    request["prefetch"]["observations"] = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "forbidden", "diagnostics": "denied"}],
     }
     response = client.post(SERVICE, json=request)
     assert response.status_code == 412
-    assert "procedures" in outcome_text(response)
+    assert "observations" in outcome_text(response)
+    assert "denied" not in outcome_text(response)  # the client's text is not copied
+
+
+def test_an_operation_outcome_for_another_key_degrades_not_blanks(client):
+    request = hook_request([igm("o1", -5, 5100), igm("o2", 360, 2233)])
+    request["prefetch"]["procedures"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "forbidden", "diagnostics": "denied"}],
+    }
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 200
+    (card,) = response.get_json()["cards"]
+    assert card["extension"]["wm-igm-assessment"]["unavailable"] == ["procedures"]
+    assert "Procedures could not be read: plasmapheresis was not checked." in card["detail"]
 
 
 @pytest.mark.parametrize("path", ["/cds-services", SERVICE, SERVICE + "/feedback"])
