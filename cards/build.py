@@ -502,3 +502,10 @@ def build_cards(
         # The same order is never suggested twice in one response.
         cards.append(monitoring_card(due, context, profile, suggest="suggestions" not in response))
     return cards
+
+
+def card_facts(card: dict[str, Any]) -> tuple[str, str | None]:
+    """(kind, category) of a card this module built: the kind is its topic code."""
+    kind = card.get("source", {}).get("topic", {}).get("code", "unknown")
+    assessment = card.get("extension", {}).get("wm-igm-assessment") or {}
+    return kind, assessment.get("category")

@@ -64,6 +64,7 @@ def render_caveat_page(code: str) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<title>{_escape(text.title)}</title><style>{_PAGE_STYLE}</style></head>"
         f"<body><main>{body}</main><footer>Caveat code <code>{code}</code> of the "
         "Waldenström macroglobulinemia IgM response service (IWWM-6).</footer></body></html>\n"

@@ -5,3 +5,10 @@ routes (HTTP) -> validation -> prefetch (+ fhir_client) -> fhir_parsing -> mappi
 clinical (assessment, pure) -> cards (top-level package) -> routes.
 `service.py` strings the steps together; `app.py` builds the Flask app.
 """
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("wm-igm-cds")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

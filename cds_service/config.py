@@ -103,7 +103,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         fhir_max_concurrency=_positive_number(
             env, "CDS_FHIR_MAX_CONCURRENCY", defaults.fhir_max_concurrency, int
         ),
-        log_level=(env.get("CDS_LOG_LEVEL") or defaults.log_level).upper(),
+        log_level=_log_level(env, defaults.log_level),
         allow_as_of=_flag(env, "CDS_ALLOW_AS_OF"),
         trusted_issuers=Path(env["CDS_TRUSTED_ISSUERS"])
         if env.get("CDS_TRUSTED_ISSUERS")
@@ -114,6 +114,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
             env, "CDS_CLIENT_READ_TIMEOUT_SECONDS", defaults.client_read_timeout_seconds, float
         ),
     )
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(env: Mapping[str, str], default: str) -> str:
+    level = (env.get("CDS_LOG_LEVEL") or default).strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"CDS_LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:

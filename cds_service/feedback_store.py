@@ -2,6 +2,10 @@
 
 WAL mode lets several gunicorn workers write to one file. The same feedback item
 (card, outcome, timestamp) stored twice is one row. Nothing here ever sees a token.
+
+Feedback names only a card's uuid, so the cards the service issues are recorded too (uuid,
+service, kind, category: never patient data), so that `cds-feedback-report` can say which
+kinds of card clinicians accept or override, and why.
 """
 
 from __future__ import annotations
@@ -25,6 +29,13 @@ CREATE TABLE IF NOT EXISTS feedback (
     override_reason TEXT,
     received_at TEXT NOT NULL,
     UNIQUE (service_id, card_uuid, outcome, outcome_timestamp)
+);
+CREATE TABLE IF NOT EXISTS issued_card (
+    card_uuid TEXT PRIMARY KEY,
+    service_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    category TEXT,
+    issued_at TEXT NOT NULL
 );
 """
 
@@ -59,6 +70,49 @@ class FeedbackStore:
             )
             stored = connection.total_changes - before
         return stored, len(rows) - stored
+
+    def record_cards(self, service_id: str, cards: list[tuple[str, str, str | None]]) -> None:
+        """Remember issued cards: (uuid, kind, category or None)."""
+        issued_at = datetime.now(UTC).isoformat(timespec="seconds")
+        with connect(self.path) as connection:
+            connection.executemany(
+                "INSERT OR IGNORE INTO issued_card (card_uuid, service_id, kind, category, "
+                "issued_at) VALUES (?, ?, ?, ?, ?)",
+                [(_card_uuid(u), service_id, kind, cat, issued_at) for u, kind, cat in cards],
+            )
+
+    def ping(self) -> None:
+        """Raises when the store cannot be read (for readiness)."""
+        with connect(self.path) as connection:
+            connection.execute("SELECT 1 FROM feedback LIMIT 1").fetchall()
+
+    def outcomes(self, since: str | None = None) -> list[dict[str, Any]]:
+        """Every feedback item joined to the card it is about (kind and category are None
+        for a card this store never issued)."""
+        query = (
+            "SELECT f.service_id, i.kind, i.category, f.outcome, f.override_reason, "
+            "f.outcome_timestamp FROM feedback f "
+            "LEFT JOIN issued_card i ON i.card_uuid = f.card_uuid"
+        )
+        parameters: tuple[str, ...] = ()
+        if since:
+            query += " WHERE f.outcome_timestamp >= ?"
+            parameters = (since,)
+        with connect(self.path) as connection:
+            connection.row_factory = sqlite3.Row
+            rows = connection.execute(query + " ORDER BY f.id", parameters).fetchall()
+        return [
+            {
+                "service": row["service_id"],
+                "kind": row["kind"],
+                "category": row["category"],
+                "outcome": row["outcome"],
+                "overrideReason": json.loads(row["override_reason"])
+                if row["override_reason"]
+                else None,
+            }
+            for row in rows
+        ]
 
     def all(self) -> list[dict[str, Any]]:
         with connect(self.path) as connection:

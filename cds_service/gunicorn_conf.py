@@ -7,11 +7,16 @@ Configuration is read and validated once, here in the master, before any worker 
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
 import sys
+import tempfile
 from typing import Any
 
 from .auth import load_trusted_issuers
 from .config import ConfigError, settings_from_env
+from .feedback_store import FeedbackStore
 from .url_policy import is_loopback_host
 
 worker_class = "cds_service.worker.BoundedReadWorker"
@@ -23,6 +28,26 @@ forwarded_allow_ips = ""
 # gunicorn's control socket is one path per user, shared by every instance on the machine.
 control_socket_disable = True
 accesslog = None
+# gunicorn's own log lines as JSON, like the service's (time, level, pid, event).
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "cds_service.request_log.JsonFormatter"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        # Raw request lines can hold tokens: the service logs each request itself, safely.
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+    # The service's own logger writes its lines itself (request_log.py): none here.
+    "root": {"level": "WARNING", "handlers": []},
+}
 # Request line and headers: gunicorn's defaults, stated (431/414 beyond them, in JSON).
 limit_request_line = 4094
 limit_request_fields = 100
@@ -38,6 +63,11 @@ def on_starting(server: Any) -> None:
             load_trusted_issuers(settings.trusted_issuers)
     except ConfigError as error:
         _refuse(str(error))
+    try:
+        FeedbackStore(settings.feedback_db)  # created (or migrated) once, here
+    except (sqlite3.Error, OSError) as error:
+        _refuse(f"CDS_FEEDBACK_DB={settings.feedback_db}: cannot be written ({error})")
+    _prepare_metrics_directory()
     if settings.trusted_issuers is None and not settings.allow_unauthenticated:
         exposed = [address for address in server.cfg.bind if not _bound_to_loopback(address)]
         if exposed:
@@ -45,6 +75,23 @@ def on_starting(server: Any) -> None:
                 f"refusing to serve {', '.join(exposed)} without authentication: set "
                 "CDS_TRUSTED_ISSUERS, bind 127.0.0.1, or set CDS_ALLOW_UNAUTHENTICATED=1"
             )
+
+
+def _prepare_metrics_directory() -> None:
+    """Prometheus multiprocess mode: every worker writes its samples to one directory, set
+    here before any worker starts, emptied at each start."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cds-metrics-")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _bound_to_loopback(address: str) -> bool:

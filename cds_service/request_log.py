@@ -5,14 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 LOGGER_NAME = "cds_service.requests"
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line, with the time (UTC) and the process; used for gunicorn's own
+    log lines too (see gunicorn_conf.py)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = {"level": record.levelname, "event": record.getMessage()}
+        fields: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "pid": record.process,
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
         fields.update(getattr(record, "fields", {}))
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -17,6 +19,7 @@ from werkzeug.exceptions import (
 
 from cards.caveat_pages import render_caveat_page
 
+from . import __version__, metrics
 from .auth import AuthenticationFailed
 from .discovery import SERVICE_ID, discovery_document
 from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
@@ -168,7 +171,30 @@ def feedback(service_id: str) -> Response:
 
 @pages.get("/healthz")
 def healthz() -> Response:
-    return jsonify({"status": "ok"})
+    """Liveness: the process answers. No patient data; names the version."""
+    return jsonify({"status": "ok", "version": __version__})
+
+
+@pages.get("/readyz")
+def readyz() -> Response:
+    """Readiness: the configuration loaded and the store answers (503 with the reason)."""
+    problem = _service().store_problem()
+    if problem:
+        response = jsonify({"status": "not ready", "reason": problem, "version": __version__})
+        response.status_code = 503
+        return response
+    return jsonify({"status": "ready", "version": __version__})
+
+
+@pages.get("/metrics")
+def metrics_endpoint() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+@pages.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(status=204)  # browsers ask on every caveat page: no 404, no log line
 
 
 @pages.get("/caveats/<code>")
@@ -180,14 +206,45 @@ def caveat_page(code: str) -> Response:
     return Response(html, mimetype="text/html")
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Paths worth no log line: a browser's icon request, the load balancer's probes, scraping.
+_QUIET_PATHS = frozenset({"/favicon.ico", "/metrics"})
+
+
 def start_timer() -> None:
     g.started = time.perf_counter()
     g.stats = CallStats()
+    given = request.headers.get("X-Request-ID", "")
+    # A caller's id is kept when it is a plain token; otherwise one is made.
+    g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def log_response(response: Response) -> Response:
     stats: CallStats = getattr(g, "stats", CallStats())
     started = getattr(g, "started", time.perf_counter())
+    request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    response.headers["X-Service-Version"] = __version__
+    endpoint = request.url_rule.rule if request.url_rule else "(no route)"
+    elapsed = time.perf_counter() - started
+    metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+    metrics.LATENCY.labels(endpoint).observe(elapsed)
+    if response.status_code == 412:
+        metrics.PRECONDITION_FAILED.inc()
+    if getattr(g, "auth_failure", None):
+        metrics.AUTH_FAILURES.labels(metrics.auth_reason(g.auth_failure)).inc()
+    for kind, category in stats.issued:
+        metrics.CARDS.labels(kind, category or "none").inc()
+    if stats.fetched:
+        metrics.FHIR_FETCHES.labels("ok").inc(len(stats.fetched))
+    if stats.unavailable:
+        metrics.FHIR_FETCHES.labels("unavailable").inc(len(stats.unavailable))
+    if getattr(g, "failure_detail", None):
+        metrics.FHIR_FETCHES.labels("failed").inc()
+    if stats.fetch_seconds is not None and (stats.fetched or stats.unavailable):
+        metrics.FHIR_FETCH_LATENCY.observe(stats.fetch_seconds)
+    if request.path in _QUIET_PATHS:
+        return response
     level = logging.WARNING if response.status_code >= 400 else logging.INFO
     if response.status_code >= 400 and response.is_json:
         # Non-2xx answers show as "Could not get a response" in the CDS Hooks sandbox, so
@@ -208,10 +265,11 @@ def log_response(response: Response) -> Response:
     log_request(
         level,
         "request",
+        requestId=request_id,
         method=request.method,
         path=path,
         status=response.status_code,
-        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        duration_ms=round(elapsed * 1000, 1),
         hook=stats.hook,
         hookInstance=stats.hook_instance,
         cards=stats.cards,

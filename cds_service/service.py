@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from cards import CardContext, build_cards
+from cards import CardContext, build_cards, card_facts
 
 from .clinical.assessment import assess_response
 from .clinical.criteria import profile_named
@@ -54,6 +56,8 @@ class CallStats:
     other_patient: int = 0
     unavailable: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why keys were unavailable
+    fetch_seconds: float | None = None  # time spent completing the prefetch, when it fetched
+    issued: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, category)
 
 
 class _PerProcess:
@@ -132,12 +136,16 @@ class PatientViewService:
         check_prefetch_values(request, PREFETCH_TEMPLATES)
         today = self._today(request, today)
         patient_id = request["context"]["patientId"]
-        prefetch = complete_prefetch(
-            request,
-            PREFETCH_TEMPLATES,
-            self._client_factory(request, allowed_fhir_servers),
-            self._resources.get(),
-        )
+        started = time.perf_counter()
+        try:
+            prefetch = complete_prefetch(
+                request,
+                PREFETCH_TEMPLATES,
+                self._client_factory(request, allowed_fhir_servers),
+                self._resources.get(),
+            )
+        finally:
+            stats.fetch_seconds = time.perf_counter() - started
         stats.fetched = prefetch.fetched_keys
         stats.unavailable = prefetch.unavailable
         stats.problems = prefetch.problems
@@ -154,6 +162,10 @@ class PatientViewService:
         due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
         context = CardContext(patient_id, base_url, today, tuple(prefetch.unavailable))
         cards = build_cards(assessment, due, context, self.profile)
+        issued = [(card["uuid"], *card_facts(card)) for card in cards]
+        if issued:
+            self.feedback.record_cards(SERVICE_ID, issued)
+        stats.issued = [(kind, category) for _, kind, category in issued]
         stats.cards = len(cards)
         stats.excluded = len(assessment.excluded)
         stats.other_patient = parsed.other_patient_count
@@ -168,6 +180,14 @@ class PatientViewService:
         except (TypeError, ValueError):
             where = f"extension.{AS_OF_EXTENSION}"
             raise InvalidBody(f"{where}: not a date (YYYY-MM-DD)", location=where) from None
+
+    def store_problem(self) -> str | None:
+        """Why the store cannot be used now, or None (for readiness)."""
+        try:
+            self.feedback.ping()
+        except (sqlite3.Error, OSError) as error:
+            return f"the store cannot be read ({type(error).__name__})"
+        return None
 
     def record_feedback(self, body: Any) -> dict[str, Any]:
         validate("feedback", body)

@@ -100,3 +100,21 @@ class Server:
 
     def close(self) -> None:
         stop(self.process)
+
+
+def run_gunicorn(tmp_path: Path, bind: str, **env: str) -> subprocess.CompletedProcess:
+    """gunicorn over the app factory with the project's settings, as production runs it;
+    for start-up checks that are expected to end it."""
+    executable = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+    assert executable, "gunicorn is installed with the package"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    environment.update({"CDS_FEEDBACK_DB": str(tmp_path / "f.sqlite3"), "HOME": str(tmp_path)})
+    environment.update(env)
+    command = [executable, "-c", "python:cds_service.gunicorn_conf", "--bind", bind]
+    return subprocess.run(
+        [*command, "cds_service.app:create_app()"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

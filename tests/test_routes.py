@@ -42,7 +42,9 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    body = response.get_json()
+    assert body["status"] == "ok" and body["version"]
+    assert response.headers["X-Service-Version"] == body["version"]
 
 
 def test_complete_prefetch_without_wm_data_gives_empty_card_list(client):

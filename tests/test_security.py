@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -502,35 +498,15 @@ def test_no_control_socket_is_shared_between_instances(setup):
 # production hygiene --------------------------------------------------------------------------
 
 
-def _gunicorn(tmp_path, bind, **env):
-    executable = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-    environment.update(CDS_FEEDBACK_DB=str(tmp_path / "f.sqlite3"), HOME=str(tmp_path), **env)
-    return subprocess.run(
-        [
-            executable,
-            "-c",
-            "python:cds_service.gunicorn_conf",
-            "--bind",
-            bind,
-            "cds_service.app:create_app()",
-        ],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_gunicorn_over_the_app_factory_refuses_a_public_bind_without_authentication(tmp_path):
-    result = _gunicorn(tmp_path, f"0.0.0.0:{servers.free_port()}")
+    result = servers.run_gunicorn(tmp_path, f"0.0.0.0:{servers.free_port()}")
     assert result.returncode == 2
     assert "refusing to serve" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_bad_setting_stops_the_master_with_one_line(tmp_path):
-    result = _gunicorn(tmp_path, f"127.0.0.1:{servers.free_port()}", CDS_CRITERIA="nope")
+    result = servers.run_gunicorn(tmp_path, f"127.0.0.1:{servers.free_port()}", CDS_CRITERIA="nope")
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("cds-service:")]
     assert len(lines) == 1 and "CDS_CRITERIA" in lines[0]
