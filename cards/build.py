@@ -11,6 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -35,12 +36,12 @@ from .suggestions import (
     serum_viscosity_suggestion,
 )
 from .text import (
+    MG_DL,
     SERIES_NAMES,
-    bounded,
+    DisplayUnit,
     category_label,
     day,
     escape_markdown,
-    mg_dl,
     percent,
     signed_percent,
 )
@@ -98,6 +99,7 @@ class CardContext:
     base_url: str  # absolute, no trailing slash: links to /caveats/<code>
     today: date
     unavailable: tuple[str, ...] = ()  # prefetch keys that could not be read
+    unit: DisplayUnit = MG_DL
 
 
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -169,7 +171,7 @@ def _warning_reason(assessment: Assessment) -> str:
     return "; IgM rising, repeat to confirm"
 
 
-def _facts(assessment: Assessment, series: str, today: date) -> list[str]:
+def _facts(assessment: Assessment, series: str, today: date, unit: DisplayUnit) -> list[str]:
     """What the summary says after the category, longest first."""
     baseline, latest, nadir = assessment.baseline, assessment.latest, assessment.nadir
     stale = ""
@@ -179,8 +181,8 @@ def _facts(assessment: Assessment, series: str, today: date) -> list[str]:
         stale = f", latest {day(latest.day)}"
     if assessment.line is None and latest is not None:
         return [
-            f": latest {series} {bounded(latest)} mg/dL ({day(latest.day)})",
-            f": latest {series} {bounded(latest)} mg/dL",
+            f": latest {series} {unit.result(latest)} {unit.label} ({day(latest.day)})",
+            f": latest {series} {unit.result(latest)} {unit.label}",
         ]
     if assessment.category == Category.PD and nadir and latest:
         rise = (
@@ -193,7 +195,7 @@ def _facts(assessment: Assessment, series: str, today: date) -> list[str]:
             if assessment.progression_confirmed
             else ""
         )
-        values = f"({bounded(nadir)} -> {bounded(latest)} mg/dL)"
+        values = f"({unit.result(nadir)} -> {unit.result(latest)} {unit.label})"
         return [
             f": {series} {rise} from nadir {values}{confirmed}",
             f": {series} {rise} from nadir{confirmed}",
@@ -202,7 +204,7 @@ def _facts(assessment: Assessment, series: str, today: date) -> list[str]:
         return [f": {assessment.reason}{stale}", stale and f": latest {day(latest.day)}"]
     if assessment.percent_change is not None and baseline and latest:
         change = percent(assessment)
-        values = f"({bounded(baseline)} -> {bounded(latest)} mg/dL)"
+        values = f"({unit.result(baseline)} -> {unit.result(latest)} {unit.label})"
         return [f": {series} {change} {values}{stale}", f": {series} {change}{stale}"]
     return [stale and f": latest {day(latest.day)}" if latest else ""]
 
@@ -211,7 +213,12 @@ def treatment_incomplete(unavailable: tuple[str, ...]) -> bool:
     return any(key in unavailable for key in TREATMENT_KEYS)
 
 
-def response_summary(assessment: Assessment, today: date, unavailable: tuple[str, ...] = ()) -> str:
+def response_summary(
+    assessment: Assessment,
+    today: date,
+    unavailable: tuple[str, ...] = (),
+    unit: DisplayUnit = MG_DL,
+) -> str:
     """Category in words and abbreviation, criteria, change and values, then the regimen;
     shorter wording (never a cut word) when it would pass 139 characters."""
     if assessment.line is None and treatment_incomplete(unavailable):
@@ -223,7 +230,7 @@ def response_summary(assessment: Assessment, today: date, unavailable: tuple[str
     series = SERIES_NAMES.get(assessment.series, "IgM") if assessment.series else "IgM"
     regimen = assessment.line.regimen if assessment.line else ()
     why = _warning_reason(assessment)
-    facts = [*_facts(assessment, series, today), ""]
+    facts = [*_facts(assessment, series, today, unit), ""]
     for fact in facts:
         for regimen_text in _regimen_variants(regimen):
             if assessment.category == Category.NE and assessment.reason and regimen_text:
@@ -244,13 +251,13 @@ def _months_between(first: date, last: date) -> int:
     return months - (last.day < first.day)
 
 
-def _point(name: str, result: LabResult | None) -> dict[str, str] | None:
+def _point(name: str, result: LabResult | None, unit: DisplayUnit) -> dict[str, str] | None:
     if result is None:
         return None
-    return {"name": name, "value": bounded(result), "day": day(result.day)}
+    return {"name": name, "value": unit.result(result), "day": day(result.day)}
 
 
-def _line_status(assessment: Assessment) -> dict[str, Any] | None:
+def _line_status(assessment: Assessment, unit: DisplayUnit) -> dict[str, Any] | None:
     line = assessment.line
     if line is None:
         return None
@@ -265,7 +272,7 @@ def _line_status(assessment: Assessment) -> dict[str, Any] | None:
         status["continues"] = {
             "start": day(earlier.therapy_start),
             "regimen": " + ".join(line.continues.regimen) if line.continues else "",
-            "baseline": _point("Baseline", earlier.baseline),
+            "baseline": _point("Baseline", earlier.baseline, unit),
             "change": (
                 signed_percent(earlier.percent_change)
                 if earlier.percent_change is not None
@@ -275,7 +282,7 @@ def _line_status(assessment: Assessment) -> dict[str, Any] | None:
     return status
 
 
-def _hyperviscosity_sentence(assessment: Assessment) -> str | None:
+def _hyperviscosity_sentence(assessment: Assessment, unit: DisplayUnit) -> str | None:
     """§7: the value behind the caveat, or an old high IgM that was not re-measured."""
     finding = assessment.hyperviscosity
     if finding is not None and finding.warning_card:
@@ -283,23 +290,26 @@ def _hyperviscosity_sentence(assessment: Assessment) -> str | None:
     if finding is not None:
         value = finding.reference_value
         return (
-            f"Hyperviscosity reference: {SERIES_NAMES[value.series]} {bounded(value)} mg/dL "
+            f"Hyperviscosity reference: {SERIES_NAMES[value.series]} "
+            f"{unit.result(value)} {unit.label} "
             f"on {day(value.day)}."
         )
     old = assessment.old_high_igm
     if old is not None:
         return (
-            f"Last IgM >= 4000 mg/dL: {bounded(old)} mg/dL on {day(old.day)}, "
+            f"Last IgM >= {unit.figure(Decimal(4000))} {unit.label}: "
+            f"{unit.result(old)} {unit.label} on {day(old.day)}, "
             "not re-measured since."
         )
     return None
 
 
 def response_detail(assessment: Assessment, context: CardContext) -> str:
+    unit = context.unit
     points = [
-        _point("Baseline", assessment.baseline),
-        _point("Nadir", assessment.nadir),
-        _point("Latest", assessment.latest),
+        _point("Baseline", assessment.baseline, unit),
+        _point("Nadir", assessment.nadir, unit),
+        _point("Latest", assessment.latest, unit),
     ]
     excluded = list(assessment.excluded)
     latest = assessment.latest
@@ -321,21 +331,24 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
             else None
         ),
         confirmed=day(assessment.progression_confirmed) if is_pd else None,
-        fallen_to=_point("Latest", latest) if Caveat.PD_THEN_FALL in assessment.caveats else None,
+        fallen_to=(
+            _point("Latest", latest, unit) if Caveat.PD_THEN_FALL in assessment.caveats else None
+        ),
+        unit=unit.label,
         after_cr=assessment.rise_after_cr,
-        line=_line_status(assessment),
+        line=_line_status(assessment, unit),
         since=day(since) if since else None,
         durable=assessment.durable,
         since_is_latest=bool(latest and since == latest.day),
         held_months=_months_between(since, latest.day) if since and latest else 0,
         immunofixation=_immunofixation(assessment),
-        uln=mg_dl(assessment.uln_mg_dl) if assessment.uln_mg_dl is not None else None,
+        uln=unit.figure(assessment.uln_mg_dl) if assessment.uln_mg_dl is not None else None,
         uln_is_default=assessment.uln_is_default,
         discordances=[
-            {"day": day(d.day), "low": mg_dl(d.low), "high": mg_dl(d.high)}
+            {"day": day(d.day), "low": unit.figure(d.low), "high": unit.figure(d.high)}
             for d in assessment.discordances
         ],
-        hyperviscosity=_hyperviscosity_sentence(assessment),
+        hyperviscosity=_hyperviscosity_sentence(assessment, unit),
         caveats=[
             {
                 "code": caveat.value,
@@ -385,7 +398,7 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
     )
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": response_summary(assessment, context.today, context.unavailable),
+        "summary": response_summary(assessment, context.today, context.unavailable, context.unit),
         "detail": response_detail(assessment, context),
         "indicator": "warning" if is_warning(assessment) else "info",
         "source": {
@@ -406,19 +419,21 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
 def hyperviscosity_card(finding: Hyperviscosity, context: CardContext) -> dict[str, Any]:
     """§7: a separate warning card, only when the risk is near."""
     value = finding.reference_value
+    unit = context.unit
     series = SERIES_NAMES[value.series]
-    threshold = 4000 if value.series == Series.TOTAL_IGM else 3000
+    threshold = unit.figure(Decimal(4000 if value.series == Series.TOTAL_IGM else 3000))
     method = "nephelometry" if value.series == Series.TOTAL_IGM else "electrophoresis"
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": (
-            f"Hyperviscosity risk: {series} {bounded(value)} mg/dL on {day(value.day)} "
-            f"(>= {threshold} mg/dL)"
+            f"Hyperviscosity risk: {series} {unit.result(value)} {unit.label} on "
+            f"{day(value.day)} (>= {threshold} {unit.label})"
         ),
         "detail": _render(
             "hyperviscosity_detail.md.j2",
             series=series,
-            value=bounded(value),
+            value=unit.result(value),
+            unit=unit.label,
             method=method,
             day=day(value.day),
             threshold=threshold,

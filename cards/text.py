@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -45,10 +46,25 @@ def mg_dl(value: Decimal) -> str:
     return text
 
 
-def bounded(result: LabResult) -> str:
-    """'5100', '<25', '>7000': the service's own figures, safe in markdown mid-line (a
-    comparator is never at the start of a line, and '<2' is no HTML tag)."""
-    return (result.comparator or "") + mg_dl(result.value_mg_dl)
+@dataclass(frozen=True)
+class DisplayUnit:
+    """The unit cards show values in (CDS_DISPLAY_UNIT); the extension is always mg/dL."""
+
+    label: str
+    per_mg_dl: Decimal  # a value in this unit is the mg/dL value times this
+
+    def figure(self, value_mg_dl: Decimal) -> str:
+        return mg_dl(value_mg_dl * self.per_mg_dl)
+
+    def result(self, result: LabResult) -> str:
+        """'5100', '<25', '>7000': safe in markdown mid-line (a comparator is never at the
+        start of a line, and '<2' is no HTML tag)."""
+        return (result.comparator or "") + self.figure(result.value_mg_dl)
+
+
+MG_DL = DisplayUnit("mg/dL", Decimal(1))
+G_L = DisplayUnit("g/L", Decimal("0.01"))  # UK and European laboratories report IgM in g/L
+DISPLAY_UNITS = {unit.label: unit for unit in (MG_DL, G_L)}
 
 
 def signed_percent(change: Fraction, is_bound: bool = False) -> str:

@@ -50,6 +50,8 @@ class Settings:
     # A client must send its request line, headers and body within this time: slow
     # clients cannot hold the server's threads.
     client_read_timeout_seconds: float = 10.0
+    # The unit cards show IgM in (the card extension is always mg/dL).
+    display_unit: str = "mg/dL"
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides))
@@ -113,7 +115,19 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         client_read_timeout_seconds=_positive_number(
             env, "CDS_CLIENT_READ_TIMEOUT_SECONDS", defaults.client_read_timeout_seconds, float
         ),
+        display_unit=_display_unit(env, defaults.display_unit),
     )
+
+
+DISPLAY_UNITS = ("mg/dL", "g/L")
+
+
+def _display_unit(env: Mapping[str, str], default: str) -> str:
+    raw = (env.get("CDS_DISPLAY_UNIT") or default).strip()
+    for unit in DISPLAY_UNITS:
+        if raw.lower() == unit.lower():
+            return unit
+    raise ConfigError(f"CDS_DISPLAY_UNIT={raw!r} is not one of {', '.join(DISPLAY_UNITS)}")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

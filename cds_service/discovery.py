@@ -25,6 +25,15 @@ PREFETCH_TEMPLATES: dict[str, str] = {
 }
 
 
+USAGE_REQUIREMENTS = (
+    "Needs the patient's serum IgM (LOINC 2472-9) or M-spike (33358-3, 51435-6) results back "
+    "to at least 90 days before the current line of therapy started, and the WM medication "
+    "history (statements, orders, administrations). When prefetch is incomplete, fhirServer "
+    "access with fhirAuthorization (patient/*.read) so the service can fetch the rest; only "
+    "observations are required, other data that cannot be read is named on the card."
+)
+
+
 def discovery_document() -> dict[str, Any]:
     return {
         "services": [
@@ -38,6 +47,7 @@ def discovery_document() -> dict[str, Any]:
                     "IWWM-6 consensus criteria, with the caveats that matter for BTK "
                     "inhibitors, anti-CD20 flare, plasmapheresis and unconfirmed rises."
                 ),
+                "usageRequirements": USAGE_REQUIREMENTS,
                 "prefetch": dict(PREFETCH_TEMPLATES),
             }
         ]

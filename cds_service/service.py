@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from cards import CardContext, build_cards, card_facts
+from cards.text import DISPLAY_UNITS
 
 from .clinical.assessment import assess_response
 from .clinical.criteria import profile_named
@@ -160,7 +161,13 @@ class PatientViewService:
             )
         assessment = assess_response(record, self.profile, today)
         due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
-        context = CardContext(patient_id, base_url, today, tuple(prefetch.unavailable))
+        context = CardContext(
+            patient_id,
+            base_url,
+            today,
+            tuple(prefetch.unavailable),
+            DISPLAY_UNITS[self.settings.display_unit],
+        )
         cards = build_cards(assessment, due, context, self.profile)
         issued = [(card["uuid"], *card_facts(card)) for card in cards]
         if issued:

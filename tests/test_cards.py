@@ -27,6 +27,7 @@ from cds_service.clinical.models import (
     TreatmentCourse,
 )
 from cds_service.clinical.valuesets import WM_DRUGS
+from cds_service.config import ConfigError, settings_from_env
 from cds_service.validation import schema_errors
 
 from .builders import hook_request, igm, on, statement
@@ -333,3 +334,24 @@ def test_cr_card_names_the_immunofixation_it_rests_on():
     a = assessment(Category.CR, latest_immunofixation=ife, caveats=(Caveat.CR_NEEDS_MARROW,))
     (card,) = cards_for(a)
     assert "Serum immunofixation after therapy start: **negative (2025-01-02)**" in card["detail"]
+
+
+def test_cards_in_grams_per_litre_keep_the_extension_in_mg_dl(make_app):
+    # UK and European haematologists read IgM in g/L (CDS_DISPLAY_UNIT=g/L).
+    client = make_app(display_unit="g/L").test_client()
+    request = hook_request(
+        [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
+    )
+    card = client.post("/cds-services/wm-igm-response", json=request).get_json()["cards"][0]
+    assert "IgM -56.2% (51 -> 22.33 g/L)" in card["summary"]
+    assert "- Baseline: **51 g/L** (2024-01-10)" in card["detail"]
+    assert "Upper limit of normal: 2.3 g/L" in card["detail"]
+    assert "mg/dL" not in card["summary"] + card["detail"].split("**Keep in mind**")[0]
+    extension = card["extension"]["wm-igm-assessment"]
+    assert extension["baseline"]["valueMgDl"] == 5100
+
+
+def test_a_display_unit_other_than_the_two_is_refused():
+    assert settings_from_env({"CDS_DISPLAY_UNIT": "G/L"}).display_unit == "g/L"
+    with pytest.raises(ConfigError, match="CDS_DISPLAY_UNIT"):
+        settings_from_env({"CDS_DISPLAY_UNIT": "mmol/L"})

@@ -26,6 +26,7 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
     assert service["id"] == "wm-igm-response"
     assert service["hook"] == "patient-view"
     assert service["title"] and service["description"]
+    assert "90 days before" in service["usageRequirements"]
     assert service["prefetch"] == {
         "patient": "Patient/{{context.patientId}}",
         "observations": "Observation?patient={{context.patientId}}&code=http://loinc.org|2472-9,"
