@@ -295,7 +295,7 @@ def test_detail_has_values_duration_uln_and_what_the_service_cannot_see():
     detail = card["detail"]
     # contract v2: no tables (narrow EHR panels, basic markdown)
     assert "|" not in detail
-    assert "- Baseline: **5100 mg/dL** (2024-01-01)" in detail
+    assert "- Baseline 2024-01-01: **5100 mg/dL**" in detail
     assert "Upper limit of normal: 230 mg/dL (default" in detail
     assert "Response since 2024-06-01, held 7 months so far" in detail
     assert "cannot see the bone marrow, imaging or symptoms" in detail
@@ -344,7 +344,7 @@ def test_cards_in_grams_per_litre_keep_the_extension_in_mg_dl(make_app):
     )
     card = client.post("/cds-services/wm-igm-response", json=request).get_json()["cards"][0]
     assert "IgM -56.2% (51 -> 22.33 g/L)" in card["summary"]
-    assert "- Baseline: **51 g/L** (2024-01-10)" in card["detail"]
+    assert "- Baseline 2024-01-10: **51 g/L**" in card["detail"]
     assert "Upper limit of normal: 2.3 g/L" in card["detail"]
     assert "mg/dL" not in card["summary"] + card["detail"].split("**Keep in mind**")[0]
     extension = card["extension"]["wm-igm-assessment"]
