@@ -30,12 +30,16 @@ lint: install
 
 # The benchmark (not part of the tests): service vs floors under gunicorn, load from wrk.
 bench: install
+	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" = 0 ] || { \
+	  echo "make bench: wrk is not installed; install Debian's wrk (as root: make bench)"; exit 2; }
 	@command -v wrk >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py
 
 # Debian's chromium for the browser tests of the caveat pages (they skip without it).
 browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" = 0 ] || { \
+	  echo "make browser: chromium is not installed; install Debian's chromium as root"; exit 2; }
 	@command -v chromium >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 

@@ -8,6 +8,7 @@ Ratios from one run are what count: absolute times on a shared 2-core machine dr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -55,6 +57,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+READY_SECONDS = 120
+
+
 class Server:
     def __init__(
         self,
@@ -80,15 +85,20 @@ class Server:
             env={**os.environ, **(env or {})},
             stdout=self.log,
             stderr=self.log,
+            start_new_session=True,  # its own process group: stop() ends it and its workers
         )
-        deadline = time.monotonic() + 30
+        # A loaded machine can take long to import a worker: retry on any error, generously.
+        deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
             try:
-                requests.get(self.url, timeout=1)
+                requests.get(self.url, timeout=5)
                 return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{app} did not start")
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{app} did not start; its log is in {workdir}")
 
     def worker_peak_mb(self) -> float:
         peaks = []
@@ -113,8 +123,16 @@ class Server:
         ).stdout.split()
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
+        """SIGTERM to the whole group; SIGKILL if it has not ended in 30 s."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
         self.log.close()
 
 
@@ -190,16 +208,20 @@ def main() -> int:
         "CDS_LOG_LEVEL": "INFO",
     }
     servers: list[Server] = []
+
+    def launch(*args: Any, **kwargs: Any) -> Server:
+        servers.append(Server(*args, **kwargs))  # stopped in `finally`, whatever happens next
+        return servers[-1]
+
     try:
-        floor_a = Server("floors:floor_a()", workdir)
-        floor_b = Server("floors:floor_b()", workdir)
-        service = Server("cds_service.app:create_app()", workdir, service_env)
-        fhir = Server(
+        floor_a = launch("floors:floor_a()", workdir)
+        floor_b = launch("floors:floor_b()", workdir)
+        service = launch("cds_service.app:create_app()", workdir, service_env)
+        fhir = launch(
             "slow_fhir:create_app()",
             workdir,
             settings=["--workers", "1", "--worker-class", "gthread", "--threads", "16"],
         )
-        servers = [floor_a, floor_b, service, fhir]
         path = "/cds-services/wm-igm-response"
         fetch_body = workdir / "fetch.json"
         fetch_body.write_bytes(

@@ -195,7 +195,10 @@ def _facts(assessment: Assessment, series: str, today: date, unit: DisplayUnit) 
             if assessment.progression_confirmed
             else ""
         )
-        values = f"({unit.result(nadir)} -> {unit.result(latest)} {unit.label})"
+        if Caveat.PD_THEN_FALL in assessment.caveats:
+            confirmed += ", since fallen"
+        risen_to = assessment.progression_value or latest
+        values = f"({unit.result(nadir)} -> {unit.result(risen_to)} {unit.label})"
         return [
             f": {series} {rise} from nadir {values}{confirmed}",
             f": {series} {rise} from nadir{confirmed}",

@@ -31,6 +31,7 @@ from .service import AS_OF_EXTENSION
 from .validation import schema_errors
 
 EXPECTED_EXTENSION = "wm-igm-expected"
+ASSESSED_AS_OF_HEADER = "X-Assessed-As-Of"  # the "today" the service assessed against
 ASSESSMENT_KEY = "wm-igm-assessment"
 _CHECKED_FIELDS = (
     "category",
@@ -139,12 +140,16 @@ class InProcess:
         )
         self._client = create_app(settings).test_client()
 
-    def post(self, request: dict[str, Any]) -> tuple[int, Any]:
+    def post(self, request: dict[str, Any]) -> tuple[int, Any, str | None]:
         body = json.dumps(request, default=_to_json)
         response = self._client.post(
             "/cds-services/wm-igm-response", data=body, content_type="application/json"
         )
-        return response.status_code, response.get_json(silent=True)
+        return (
+            response.status_code,
+            response.get_json(silent=True),
+            response.headers.get(ASSESSED_AS_OF_HEADER),
+        )
 
 
 class OverHttp:
@@ -155,7 +160,7 @@ class OverHttp:
         self._session = requests.Session()
         self._timeout = timeout
 
-    def post(self, request: dict[str, Any]) -> tuple[int, Any]:
+    def post(self, request: dict[str, Any]) -> tuple[int, Any, str | None]:
         body = json.dumps(request, default=_to_json)
         try:
             response = self._session.post(
@@ -166,10 +171,11 @@ class OverHttp:
             )
         except requests.RequestException as error:
             raise UsageError(f"{self._url}: {type(error).__name__}: {error}") from None
+        day = response.headers.get(ASSESSED_AS_OF_HEADER)
         try:
-            return response.status_code, response.json()
+            return response.status_code, response.json(), day
         except ValueError:
-            return response.status_code, response.text
+            return response.status_code, response.text, day
 
 
 def _response_card(body: Any) -> dict[str, Any]:
@@ -225,18 +231,37 @@ def check(expected: dict[str, Any], status: int, body: Any) -> list[str]:
     return differences
 
 
-def replay(paths: list[Path], target: Any, as_of: date | None) -> list[Replayed]:
+def _fetching_from(request: dict[str, Any], fhir_server: str | None) -> dict[str, Any]:
+    """The request without its prefetch, sent to fetch everything from `fhir_server`."""
+    if fhir_server is None:
+        return request
+    return {k: v for k, v in request.items() if k != "prefetch"} | {"fhirServer": fhir_server}
+
+
+def replay(
+    paths: list[Path], target: Any, as_of: date | None, fhir_server: str | None = None
+) -> list[Replayed]:
     results = []
     for path in paths:
         request = load_fixture(path)
         day = as_of or _fixture_as_of(request)
-        status, body = target.post(_with_as_of(request, day))
+        status, body, assessed = target.post(_fetching_from(_with_as_of(request, day), fhir_server))
         expected = (request.get("extension") or {}).get(EXPECTED_EXTENSION)
         result = Replayed(path, status, body)
         # An explicit --as-of moves "today" away from the day the expectation was written for.
         if isinstance(expected, dict) and as_of is None:
             result.checked = True
+            if fhir_server is not None:
+                # A server's search by patient never returns the other patient's results a
+                # fixture's prefetch holds on purpose: what is left out differs.
+                expected = {k: v for k, v in expected.items() if k != "excluded"}
             result.differences = check(expected, status, body)
+            if result.differences and day and assessed and assessed != day.isoformat():
+                result.differences.insert(
+                    0,
+                    f"the service assessed as of {assessed}, not the fixture's {day}: start it "
+                    "with CDS_ALLOW_AS_OF=1 (testing only) for the fixture's expectations",
+                )
         results.append(result)
     return results
 
@@ -285,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="POST to this CDS service URL instead of running in process")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--as-of", metavar="YYYY-MM-DD", help='"today" for time-dependent cards')
+    parser.add_argument(
+        "--fhir-server",
+        metavar="URL",
+        help="send each fixture without its prefetch, so the service fetches everything from "
+        "this FHIR server (e.g. cds-fixture-server's)",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
@@ -299,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths:
             load_fixture(path)  # report every file error before replaying anything
         target = OverHttp(args.url) if args.url else InProcess()
-        results = replay(paths, target, as_of)
+        results = replay(paths, target, as_of, args.fhir_server)
     except UsageError as error:
         print(f"cds-replay: {error}", file=sys.stderr)
         return 2

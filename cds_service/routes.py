@@ -225,6 +225,8 @@ def log_response(response: Response) -> Response:
     request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
     response.headers["X-Service-Version"] = __version__
+    if stats.today is not None:
+        response.headers["X-Assessed-As-Of"] = stats.today.isoformat()
     endpoint = request.url_rule.rule if request.url_rule else "(no route)"
     elapsed = time.perf_counter() - started
     metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()

@@ -58,6 +58,7 @@ class CallStats:
     unavailable: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why keys were unavailable
     fetch_seconds: float | None = None  # time spent completing the prefetch, when it fetched
+    today: date | None = None  # the day the assessment was made for
     issued: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, category)
 
 
@@ -136,6 +137,7 @@ class PatientViewService:
         validate("request", request)
         check_prefetch_values(request, PREFETCH_TEMPLATES)
         today = self._today(request, today)
+        stats.today = today
         patient_id = request["context"]["patientId"]
         started = time.perf_counter()
         try:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
+from werkzeug.serving import make_server
 
 from cds_service.app import create_app
+from cds_service.fixture_server import create_fixture_app
 from cds_service.validation import schema_errors
 
 FIXED_TODAY = date(2026, 11, 24)
@@ -84,3 +87,16 @@ def fhir() -> HTTPServer:
     server.release.set()
     server.clear()
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def fhir_base():
+    """The fixture Bundles served by `cds-fixture-server`'s app on a loopback port."""
+    root = Path(__file__).resolve().parent.parent
+    server = make_server("127.0.0.1", 0, create_fixture_app(root / "fixtures"), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/fhir"
+    finally:
+        server.shutdown()

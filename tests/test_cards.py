@@ -355,3 +355,24 @@ def test_a_display_unit_other_than_the_two_is_refused():
     assert settings_from_env({"CDS_DISPLAY_UNIT": "G/L"}).display_unit == "g/L"
     with pytest.raises(ConfigError, match="CDS_DISPLAY_UNIT"):
         settings_from_env({"CDS_DISPLAY_UNIT": "mmol/L"})
+
+
+def test_a_pd_whose_igm_fell_since_gives_the_confirmed_rise_and_says_so(call):
+    request = hook_request(
+        [
+            igm("o1", -5, 5000),
+            igm("o2", 90, 1000),
+            igm("o3", 180, 1300),
+            igm("o4", 270, 1400),
+            igm("o5", 360, 1000),
+        ],
+        [statement("m1", "zanubrutinib", 0)],
+    )
+    card = call(request, today=on(363))["cards"][0]
+    # (1400 - 1000) / 1000: the rise that confirmed PD, never "0.0%" from the fall since
+    assert card["summary"].startswith(
+        "Progressive disease (PD), IWWM-6: IgM +40.0% from nadir (1000 -> 1400 mg/dL), "
+        "confirmed 2024-10-11, since fallen"
+    )
+    assert card["extension"]["wm-igm-assessment"]["percentChangeFromNadir"] == 40.0
+    assert "has since fallen to 1000 mg/dL (2025-01-09)" in card["detail"]

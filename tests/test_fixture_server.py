@@ -6,26 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-
-from cds_service.fixture_server import create_fixture_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "fixtures").glob("*.json"))
-
-
-@pytest.fixture(scope="module")
-def fhir_base():
-    server = make_server("127.0.0.1", 0, create_fixture_app(ROOT / "fixtures"), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/fhir"
-    server.shutdown()
 
 
 def test_metadata_and_read(fhir_base):

@@ -162,3 +162,30 @@ def test_a_response_that_breaks_the_cds_hooks_schema_is_a_failure():
     assert differences and differences[0].startswith(
         "response is not valid CDS Hooks: cards[0].summary"
     )
+
+
+def test_a_service_that_ignores_the_fixtures_day_is_named_as_the_cause(capsys, tmp_path):
+    # `make run` does not honour the fixtures' day: say so instead of three bare mismatches.
+    app = create_app({"feedback_db": tmp_path / "f.sqlite3", "log_level": "WARNING"})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/cds-services/wm-igm-response"
+        status, out, _ = run(capsys, FIXTURES / "19-hyperviscosity-new-start.json", "--url", url)
+    finally:
+        server.shutdown()
+    assert status == 1
+    assert "not the fixture's 2024-01-25: start it with CDS_ALLOW_AS_OF=1" in out
+
+
+def test_the_fetch_path_through_the_fixture_fhir_server(capsys, fhir_base):
+    status, out, _ = run(
+        capsys,
+        FIXTURES / "01-e1-zanubrutinib-pr.json",
+        FIXTURES / "25-e12-rituximab-added-to-ibrutinib.json",
+        "--fhir-server",
+        fhir_base,
+    )
+    assert status == 0, out
+    assert out.strip().endswith("2 passed, 0 failed (2 with expectations)")

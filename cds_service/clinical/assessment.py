@@ -796,15 +796,17 @@ class _Assessor:
         if latest is not second and self.rise(latest, nadir, track.series) != _Rise.RISE:
             self.caveats.add(Caveat.PD_THEN_FALL)
         self.caveats.discard(Caveat.UNCONFIRMED_PROGRESSION)
-        shown = values["latest"]
+        # The rise that confirmed progression: a later fall does not undo it (§4.5), and the
+        # card says that IgM has since fallen (pd-then-fall).
         from_nadir = (
-            percent_change(nadir.value_mg_dl, shown.value_mg_dl) if nadir.value_mg_dl > 0 else None
+            percent_change(nadir.value_mg_dl, second.value_mg_dl) if nadir.value_mg_dl > 0 else None
         )
         values["nadir"] = nadir
         return self.result(
             Category.PD,
             reason=reason,
             progression_confirmed=second.day,
+            progression_value=second,
             from_nadir=from_nadir,
             **values,
         )
@@ -844,6 +846,7 @@ class _Assessor:
         immunofixation: ImmunofixationResult | None = None,
         continuing: ContinuingFrom | None = None,
         progression_confirmed: date | None = None,
+        progression_value: LabResult | None = None,
         from_nadir: Fraction | None = None,
         hyperviscosity: Hyperviscosity | None = None,
         old_high_igm: LabResult | None = None,
@@ -882,6 +885,7 @@ class _Assessor:
             uln_is_default=uln_is_default,
             progression=progression,
             progression_confirmed=progression_confirmed,
+            progression_value=progression_value,
             percent_change_from_nadir=from_nadir,
             response_since=since,
             durable=durable,

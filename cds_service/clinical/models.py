@@ -299,7 +299,7 @@ class Assessment:
     uln_is_default: bool = False
     progression: Progression | None = None
     progression_confirmed: date | None = None
-    progression_nadir: LabResult | None = None  # the nadir the confirmed rise was measured from
+    progression_value: LabResult | None = None  # the second value of the confirming pair
     percent_change_from_nadir: Fraction | None = None
     response_since: date | None = None
     durable: bool = False
