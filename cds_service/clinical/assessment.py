@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Context, Decimal
+from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 from itertools import pairwise
 
 from .criteria import CriteriaProfile
 from .dates import add_months
+from .exact import at_least as _at_least
+from .exact import times
+from .hyperviscosity import reference_values
 from .laboratory import one_value_per_day
 from .models import (
     CAVEAT_ORDER,
@@ -36,9 +39,6 @@ from .models import (
 )
 from .therapy import treatment_history
 from .valuesets import SLOW_RESPONSE_INGREDIENTS
-
-# Enough digits that products of laboratory values are never rounded.
-_EXACT = Context(prec=200)
 
 NO_TREATMENT = "no WM treatment found"
 NO_RESULTS = "no IgM or M-spike results"
@@ -73,13 +73,6 @@ def displayed_percent(change: Fraction) -> Decimal:
 
 def percent_change(baseline: Decimal, latest: Decimal) -> Fraction:
     return (Fraction(latest) - Fraction(baseline)) / Fraction(baseline) * 100
-
-
-def _at_least(value: Decimal, factor: Fraction, reference: Decimal) -> bool:
-    """value >= factor * reference, exactly."""
-    return _EXACT.multiply(value, factor.denominator) >= _EXACT.multiply(
-        reference, factor.numerator
-    )
 
 
 def _nadir_key(result: LabResult) -> tuple[Decimal, date, str]:
@@ -415,8 +408,8 @@ class _Assessor:
         if category not in thresholds or track.baseline is None:
             return []
         # reduction >= t %  <=>  value * 100 <= baseline * (100 - t), exactly.
-        limit = _EXACT.multiply(track.baseline.value_mg_dl, 100 - thresholds[category])
-        return self.latest_run(values, lambda v: _EXACT.multiply(v.value_mg_dl, 100) <= limit)
+        limit = times(track.baseline.value_mg_dl, 100 - thresholds[category])
+        return self.latest_run(values, lambda v: times(v.value_mg_dl, 100) <= limit)
 
     def response_since(
         self, run: list[LabResult], category: Category, cr: tuple[date, date] | None
@@ -487,59 +480,28 @@ class _Assessor:
         )
 
     # §7 hyperviscosity ----------------------------------------------------------------------
-    def counts_for_hyperviscosity(self, value: LabResult) -> bool:
-        if value.upper_bound:
-            return False
-        window = timedelta(days=self.profile.plasmapheresis_window_days)
-        for exchange in self.plasmaphereses:
-            if exchange.day < value.day <= exchange.day + window:
-                return False
-            if exchange.day == value.day:
-                drawn, started = value.drawn_at, exchange.started_at
-                if drawn is None or started is None or not drawn < started:
-                    return False  # a value drawn before the exchange started counts
-        return True
-
     def hyperviscosity(self) -> tuple[Hyperviscosity | None, LabResult | None]:
         profile = self.profile
-        recent = self.today - timedelta(days=profile.hyperviscosity_reference_days)
-        thresholds = {
-            Series.TOTAL_IGM: profile.hyperviscosity_igm_mg_dl,
-            Series.M_SPIKE: profile.hyperviscosity_m_spike_mg_dl,
-        }
-        counting = {
-            series: [v for v in self.values[series] if self.counts_for_hyperviscosity(v)]
-            for series in Series
-        }
-        references = {
-            series: next((v for v in reversed(values) if v.day >= recent), None)
-            for series, values in counting.items()
-        }
-        igm_reference = references[Series.TOTAL_IGM]
-        old_high = None
-        if igm_reference is None and counting[Series.TOTAL_IGM]:
-            newest = counting[Series.TOTAL_IGM][-1]
-            if newest.value_mg_dl >= profile.hyperviscosity_igm_mg_dl:
-                old_high = newest
-        triggered = [
-            ref
-            for series, ref in references.items()
-            if ref is not None and ref.value_mg_dl >= thresholds[series]
-        ]
-        if not triggered:
+        refs = reference_values(self.values, self.plasmaphereses, profile, self.today)
+        igm = refs.counting[Series.TOTAL_IGM]
+        old = refs.references[Series.TOTAL_IGM] is None and bool(igm)
+        # "last IgM >= 4000 mg/dL: VALUE on DATE, not re-measured since"
+        high = old and igm[-1].value_mg_dl >= profile.hyperviscosity_igm_mg_dl
+        old_high = igm[-1] if high else None
+        reference = refs.triggered(profile)
+        if reference is None:
             return None, old_high
-        reference = triggered[0]  # total IgM first (§7 lists it first)
         return (
             Hyperviscosity(
                 reference_value=reference,
-                warning_card=self.hyperviscosity_warning(reference, counting),
+                warning_card=self.hyperviscosity_warning(reference, refs.counting),
                 latest_viscosity=self.viscosities[-1] if self.viscosities else None,
                 viscosity_order_due=not any(
                     v.day >= self.today - timedelta(days=profile.viscosity_order_days)
                     for v in self.viscosities
                 ),
                 anti_cd20_recent=self.anti_cd20_recent(),
-                recent_plasmapheresis=self.recent_plasmapheresis(),
+                recent_plasmapheresis=refs.recent_plasmapheresis,
             ),
             old_high,
         )
@@ -564,11 +526,6 @@ class _Assessor:
         return lowest is not None and _at_least(
             reference.value_mg_dl, profile.progression_factor, lowest
         )
-
-    def recent_plasmapheresis(self) -> date | None:
-        window = timedelta(days=self.profile.plasmapheresis_window_days)
-        days = [p.day for p in self.plasmaphereses if self.today - window <= p.day <= self.today]
-        return max(days) if days else None
 
     # the whole assessment --------------------------------------------------------------
     def assess(self) -> Assessment:
