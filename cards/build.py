@@ -118,7 +118,7 @@ def _templates() -> Environment:
     )
 
 
-def _render(name: str, **values: Any) -> str:
+def render(name: str, **values: Any) -> str:
     text = _templates().get_template(name).render(**values)
     lines = [line.rstrip() for line in text.strip().splitlines()]
     # Sections are separated by one blank line however many conditional blocks were empty.
@@ -129,17 +129,17 @@ def caveat_url(base_url: str, caveat: Caveat) -> str:
     return f"{base_url}/caveats/{caveat.value}"
 
 
-def _topic(code: str, display: str) -> dict[str, str]:
+def topic(code: str, display: str) -> dict[str, str]:
     return {"system": TOPIC_SYSTEM, "code": code, "display": display}
 
 
-def _override_reasons(reasons: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+def override_reasons(reasons: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
     return [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in reasons
     ]
 
 
-def _caveat_link(context: CardContext, caveat: Caveat) -> dict[str, str]:
+def caveat_link(context: CardContext, caveat: Caveat) -> dict[str, str]:
     return {
         "label": caveat_text(caveat.value).title,
         "url": caveat_url(context.base_url, caveat),
@@ -318,7 +318,7 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
     latest = assessment.latest
     since = assessment.response_since
     is_pd = assessment.category == Category.PD
-    return _render(
+    return render(
         "response_detail.md.j2",
         label=category_label(assessment.category),
         criteria=assessment.criteria,
@@ -391,7 +391,7 @@ def is_warning(assessment: Assessment) -> bool:
 
 
 def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any]:
-    links = [_caveat_link(context, caveat) for caveat in assessment.caveats]
+    links = [caveat_link(context, caveat) for caveat in assessment.caveats]
     links.append(
         {
             "label": "IWWM-6 response criteria (Owen et al. 2013)",
@@ -407,10 +407,10 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
         "source": {
             "label": CRITERIA_SOURCE,
             "url": CRITERIA_URL,
-            "topic": _topic("wm-igm-response", "Waldenström macroglobulinemia IgM response"),
+            "topic": topic("wm-igm-response", "Waldenström macroglobulinemia IgM response"),
         },
         "links": links,
-        "overrideReasons": _override_reasons(RESPONSE_OVERRIDES),
+        "overrideReasons": override_reasons(RESPONSE_OVERRIDES),
         "extension": assessment_extension(assessment, context.unavailable),
     }
     if Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats:
@@ -432,7 +432,7 @@ def hyperviscosity_card(finding: Hyperviscosity, context: CardContext) -> dict[s
             f"Hyperviscosity risk: {series} {unit.result(value)} {unit.label} on "
             f"{day(value.day)} (>= {threshold} {unit.label})"
         ),
-        "detail": _render(
+        "detail": render(
             "hyperviscosity_detail.md.j2",
             series=series,
             value=unit.result(value),
@@ -456,10 +456,10 @@ def hyperviscosity_card(finding: Hyperviscosity, context: CardContext) -> dict[s
         "source": {
             "label": "Gustine et al., Br J Haematol 2017: serum IgM and symptomatic hyperviscosity",
             "url": "https://pubmed.ncbi.nlm.nih.gov/28485115/",
-            "topic": _topic("hyperviscosity-risk", "Hyperviscosity risk"),
+            "topic": topic("hyperviscosity-risk", "Hyperviscosity risk"),
         },
-        "links": [_caveat_link(context, Caveat.HYPERVISCOSITY_RISK)],
-        "overrideReasons": _override_reasons(HYPERVISCOSITY_OVERRIDES),
+        "links": [caveat_link(context, Caveat.HYPERVISCOSITY_RISK)],
+        "overrideReasons": override_reasons(HYPERVISCOSITY_OVERRIDES),
     }
     if finding.viscosity_order_due:
         card["suggestions"] = [serum_viscosity_suggestion(context.patient_id)]
@@ -476,7 +476,7 @@ def monitoring_card(
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": f"WM monitoring due: serum IgM expected every {due.interval_days} days; {last}",
-        "detail": _render(
+        "detail": render(
             "monitoring_detail.md.j2",
             line_start=day(due.line_start),
             expected="3 months" if due.interval_days <= 92 else "4 to 6 months",
@@ -489,9 +489,9 @@ def monitoring_card(
         "indicator": "info",
         "source": {
             "label": "IgM monitoring interval (service design, clinical-rules §6)",
-            "topic": _topic("monitoring-due", "IgM monitoring due"),
+            "topic": topic("monitoring-due", "IgM monitoring due"),
         },
-        "overrideReasons": _override_reasons(MONITORING_OVERRIDES),
+        "overrideReasons": override_reasons(MONITORING_OVERRIDES),
     }
     if suggest:
         card["suggestions"] = [monitoring_igm_suggestion(context.patient_id)]

@@ -55,10 +55,12 @@ def repeat_igm_suggestion(patient_id: str) -> dict[str, Any]:
     )
 
 
-def monitoring_igm_suggestion(patient_id: str) -> dict[str, Any]:
+def monitoring_igm_suggestion(patient_id: str, before: str | None = None) -> dict[str, Any]:
+    """Routine monitoring, or (`before`) a measurement before starting a drug."""
+    purpose = f"before starting {before}" if before else "for routine monitoring"
     return _suggestion(
         "Order serum IgM",
-        "Order a serum IgM (LOINC 2472-9) in the same laboratory for routine monitoring",
+        f"Order a serum IgM (LOINC 2472-9) in the same laboratory {purpose}",
         _service_request(patient_id, SERUM_IGM),
     )
 

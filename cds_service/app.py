@@ -18,7 +18,7 @@ from . import routes
 from .auth import Authenticator, SeenTokens, load_trusted_issuers
 from .config import Settings, settings_from_env
 from .request_log import configure_logging
-from .service import PatientViewService
+from .service import CdsHooksService
 
 LOOPBACK_ORIGIN = r"^https?://(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$"
 
@@ -43,7 +43,7 @@ def create_app(
     app.config["CDS_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["wm_igm_service"] = PatientViewService(settings)
+    app.extensions["wm_igm_service"] = CdsHooksService(settings)
     app.extensions["wm_igm_auth"] = (
         Authenticator(
             load_trusted_issuers(settings.trusted_issuers), SeenTokens(settings.feedback_db)

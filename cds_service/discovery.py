@@ -1,11 +1,14 @@
-"""The service's discovery entry: id, hook and prefetch templates (contract.md)."""
+"""The services' discovery entries: id, hook, texts and prefetch templates (contract.md)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 SERVICE_ID = "wm-igm-response"
 HOOK = "patient-view"
+ORDER_SIGN_ID = "wm-anti-cd20-order-check"
+ORDER_SELECT_ID = "wm-anti-cd20-order-select"
 
 # LOINC codes of the results the assessment reads (clinical-rules.md §3.1, §7).
 _OBSERVATION_CODES = ",".join(
@@ -34,24 +37,79 @@ USAGE_REQUIREMENTS = (
 )
 
 
+ORDER_USAGE_REQUIREMENTS = (
+    "Needs the patient's serum IgM (LOINC 2472-9) or M-spike (33358-3, 51435-6) results of the "
+    "last 92 days and any plasmapheresis; draft orders are read from the context. fhirServer "
+    "access with fhirAuthorization when prefetch is incomplete."
+)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    id: str
+    hook: str
+    title: str
+    description: str
+    usage_requirements: str
+    prefetch: dict[str, str]
+
+    def entry(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "usageRequirements": self.usage_requirements,
+            "prefetch": dict(self.prefetch),
+        }
+
+
+# contract.md "Order check": patient, observations (the same template) and procedures.
+ORDER_PREFETCH = {key: PREFETCH_TEMPLATES[key] for key in ("patient", "observations", "procedures")}
+_ORDER_DESCRIPTION = (
+    "When an anti-CD20 antibody (rituximab, obinutuzumab, ofatumumab) is ordered for a "
+    "patient with Waldenström macroglobulinemia whose recent IgM is high (IgM flare and "
+    "hyperviscosity risk, IWWM-8) or not measured in the last 3 months, says so before the "
+    "order is {verb}."
+)
+
+SERVICES: dict[str, ServiceDefinition] = {
+    definition.id: definition
+    for definition in (
+        ServiceDefinition(
+            SERVICE_ID,
+            HOOK,
+            "Waldenström macroglobulinemia: IgM response (IWWM-6)",
+            "Classifies the response of Waldenström macroglobulinemia to the current line of "
+            "therapy from serial serum IgM (or M-spike) results under the IWWM-6 consensus "
+            "criteria, with the caveats that matter for BTK inhibitors, anti-CD20 flare, "
+            "plasmapheresis and unconfirmed rises.",
+            USAGE_REQUIREMENTS,
+            PREFETCH_TEMPLATES,
+        ),
+        ServiceDefinition(
+            ORDER_SIGN_ID,
+            "order-sign",
+            "WM: anti-CD20 antibody with high or unknown IgM",
+            _ORDER_DESCRIPTION.format(verb="signed"),
+            ORDER_USAGE_REQUIREMENTS,
+            ORDER_PREFETCH,
+        ),
+        ServiceDefinition(
+            ORDER_SELECT_ID,
+            "order-select",
+            "WM: anti-CD20 antibody with high or unknown IgM (on selection)",
+            _ORDER_DESCRIPTION.format(verb="selected"),
+            ORDER_USAGE_REQUIREMENTS,
+            ORDER_PREFETCH,
+        ),
+    )
+}
+SERVICE_BY_HOOK = {definition.hook: definition for definition in SERVICES.values()}
+
+
 def discovery_document() -> dict[str, Any]:
-    return {
-        "services": [
-            {
-                "hook": HOOK,
-                "id": SERVICE_ID,
-                "title": "Waldenström macroglobulinemia: IgM response (IWWM-6)",
-                "description": (
-                    "Classifies the response of Waldenström macroglobulinemia to the current "
-                    "line of therapy from serial serum IgM (or M-spike) results under the "
-                    "IWWM-6 consensus criteria, with the caveats that matter for BTK "
-                    "inhibitors, anti-CD20 flare, plasmapheresis and unconfirmed rises."
-                ),
-                "usageRequirements": USAGE_REQUIREMENTS,
-                "prefetch": dict(PREFETCH_TEMPLATES),
-            }
-        ]
-    }
+    return {"services": [definition.entry() for definition in SERVICES.values()]}
 
 
 def render_template(template: str, context: dict[str, Any]) -> str:

@@ -21,11 +21,11 @@ from cards.caveat_pages import render_caveat_page
 
 from . import __version__, metrics
 from .auth import AuthenticationFailed
-from .discovery import SERVICE_ID, discovery_document
+from .discovery import SERVICES, discovery_document
 from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
 from .prefetch import PrefetchUnavailable
 from .request_log import log_request
-from .service import CallStats, PatientViewService
+from .service import CallStats, CdsHooksService
 from .url_policy import is_loopback_host
 from .validation import InvalidBody, parse_json
 
@@ -35,7 +35,7 @@ pages = Blueprint("pages", __name__)
 _JSON_TYPES = ("application/json", "application/fhir+json")
 
 
-def _service() -> PatientViewService:
+def _service() -> CdsHooksService:
     return current_app.extensions["wm_igm_service"]
 
 
@@ -143,13 +143,15 @@ def discovery() -> Response:
 
 @cds.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
-    if service_id != SERVICE_ID:
+    if service_id not in SERVICES:
         raise NotFound("there is no such CDS service")
     stats: CallStats = g.stats
     try:
         body = _json_body()
         today = current_app.extensions["wm_igm_today"]()
-        result = _service().evaluate(body, today, _base_url(), stats, _allowed_fhir_servers())
+        result = _service().evaluate(
+            body, today, _base_url(), stats, _allowed_fhir_servers(), service_id
+        )
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)
     except PrefetchUnavailable as error:
@@ -160,10 +162,10 @@ def call_service(service_id: str) -> Response:
 
 @cds.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
-    if service_id != SERVICE_ID:
+    if service_id not in SERVICES:
         raise NotFound("there is no such CDS service")
     try:
-        result = _service().record_feedback(_json_body())
+        result = _service().record_feedback(_json_body(), service_id)
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)
     return jsonify(result)

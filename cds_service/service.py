@@ -18,19 +18,22 @@ from datetime import date
 from typing import Any
 
 from cards import CardContext, build_cards, card_facts
+from cards.order_check import build_order_cards
 from cards.text import DISPLAY_UNITS
 
 from .clinical.assessment import assess_response
 from .clinical.criteria import profile_named
-from .clinical.models import Exclusion
+from .clinical.models import Exclusion, PatientRecord
 from .clinical.monitoring import monitoring_due
+from .clinical.order_check import check_anti_cd20_order
 from .config import Settings
-from .discovery import PREFETCH_TEMPLATES, SERVICE_ID
+from .discovery import HOOK, SERVICE_ID, SERVICES, ServiceDefinition
+from .draft_orders import read_draft_orders
 from .feedback_store import FeedbackStore, normalise_timestamp
 from .fhir_client import FhirClient
 from .fhir_parsing import parse_resources
 from .mapping import to_patient_record
-from .prefetch import complete_prefetch
+from .prefetch import Prefetch, complete_prefetch
 from .validation import InvalidBody, check_prefetch_values, validate
 
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
@@ -81,7 +84,9 @@ class _PerProcess:
             return self._executor
 
 
-class PatientViewService:
+class CdsHooksService:
+    """The use cases of every service of discovery, from validated request to cards."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.profile = profile_named(settings.criteria)
@@ -121,12 +126,14 @@ class PatientViewService:
         base_url: str,
         stats: CallStats | None = None,
         allowed_fhir_servers: tuple[str, ...] | None = None,
+        service_id: str = SERVICE_ID,
     ) -> dict[str, Any]:
-        """A validated CDS Hooks response for one patient-view call.
+        """A validated CDS Hooks response for one call of the service `service_id`.
 
         `allowed_fhir_servers`: the FHIR servers this caller may send us to (None: any).
         Raises `InvalidBody` (400) or `PrefetchUnavailable` (412).
         """
+        definition = SERVICES[service_id]
         stats = stats if stats is not None else CallStats()
         if isinstance(request, dict):
             hook = request.get("hook")
@@ -134,16 +141,42 @@ class PatientViewService:
             instance = request.get("hookInstance")
             # Logged only when it is what it should be: a client's text is not ours to log.
             stats.hook_instance = instance if _is_uuid(instance) else None
+        if isinstance(request, dict) and request.get("hook") != definition.hook:
+            message = f"hook: the service {definition.id} answers '{definition.hook}' calls"
+            raise InvalidBody(message, location="hook")
         validate("request", request)
-        check_prefetch_values(request, PREFETCH_TEMPLATES)
+        check_prefetch_values(request, definition.prefetch)
         today = self._today(request, today)
         stats.today = today
-        patient_id = request["context"]["patientId"]
+        if definition.hook == HOOK:
+            cards = self._patient_view(
+                request, definition, today, base_url, stats, allowed_fhir_servers
+            )
+        else:
+            cards = self._order_check(
+                request, definition, today, base_url, stats, allowed_fhir_servers
+            )
+        issued = [(card["uuid"], *card_facts(card)) for card in cards]
+        if issued:
+            self.feedback.record_cards(definition.id, issued)
+        stats.issued = [(kind, category) for _, kind, category in issued]
+        stats.cards = len(cards)
+        return {"cards": cards}
+
+    def _read_patient(
+        self,
+        request: dict[str, Any],
+        definition: ServiceDefinition,
+        stats: CallStats,
+        allowed_fhir_servers: tuple[str, ...] | None,
+    ) -> tuple[PatientRecord, Prefetch]:
+        """The shared steps: prefetch (filling gaps from the FHIR server) -> FHIR parsing ->
+        internal models."""
         started = time.perf_counter()
         try:
             prefetch = complete_prefetch(
                 request,
-                PREFETCH_TEMPLATES,
+                definition.prefetch,
                 self._client_factory(request, allowed_fhir_servers),
                 self._resources.get(),
             )
@@ -152,6 +185,7 @@ class PatientViewService:
         stats.fetched = prefetch.fetched_keys
         stats.unavailable = prefetch.unavailable
         stats.problems = prefetch.problems
+        patient_id = request["context"]["patientId"]
         parsed = parse_resources(prefetch.resources, patient_id, request.get("fhirServer"))
         record = to_patient_record(parsed)
         for key in prefetch.truncated_keys:
@@ -161,24 +195,57 @@ class PatientViewService:
                     f"more than {self.settings.fhir_max_pages} pages; older results not read",
                 )
             )
-        assessment = assess_response(record, self.profile, today)
-        due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
-        context = CardContext(
-            patient_id,
+        stats.other_patient = parsed.other_patient_count
+        return record, prefetch
+
+    def _context(
+        self, request: dict[str, Any], base_url: str, today: date, unavailable: list[str]
+    ) -> CardContext:
+        return CardContext(
+            request["context"]["patientId"],
             base_url,
             today,
-            tuple(prefetch.unavailable),
+            tuple(unavailable),
             DISPLAY_UNITS[self.settings.display_unit],
         )
-        cards = build_cards(assessment, due, context, self.profile)
-        issued = [(card["uuid"], *card_facts(card)) for card in cards]
-        if issued:
-            self.feedback.record_cards(SERVICE_ID, issued)
-        stats.issued = [(kind, category) for _, kind, category in issued]
-        stats.cards = len(cards)
+
+    def _patient_view(
+        self,
+        request: dict[str, Any],
+        definition: ServiceDefinition,
+        today: date,
+        base_url: str,
+        stats: CallStats,
+        allowed_fhir_servers: tuple[str, ...] | None,
+    ) -> list[dict[str, Any]]:
+        record, prefetch = self._read_patient(request, definition, stats, allowed_fhir_servers)
+        assessment = assess_response(record, self.profile, today)
+        due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
+        context = self._context(request, base_url, today, prefetch.unavailable)
         stats.excluded = len(assessment.excluded)
-        stats.other_patient = parsed.other_patient_count
-        return {"cards": cards}
+        return build_cards(assessment, due, context, self.profile)
+
+    def _order_check(
+        self,
+        request: dict[str, Any],
+        definition: ServiceDefinition,
+        today: date,
+        base_url: str,
+        stats: CallStats,
+        allowed_fhir_servers: tuple[str, ...] | None,
+    ) -> list[dict[str, Any]]:
+        """contract "Order check": drafts first; nothing is fetched unless an anti-CD20
+        antibody is being ordered for this patient."""
+        patient_id = request["context"]["patientId"]
+        drafts = read_draft_orders(request["context"], patient_id, request.get("fhirServer"))
+        stats.excluded = len(drafts.excluded)
+        if not drafts.anti_cd20:
+            return []
+        record, prefetch = self._read_patient(request, definition, stats, allowed_fhir_servers)
+        check = check_anti_cd20_order(record, tuple(drafts.anti_cd20), self.profile, today)
+        return build_order_cards(
+            check, self._context(request, base_url, today, prefetch.unavailable)
+        )
 
     def _today(self, request: dict[str, Any], today: date) -> date:
         as_of = (request.get("extension") or {}).get(AS_OF_EXTENSION)
@@ -198,7 +265,7 @@ class PatientViewService:
             return f"the store cannot be read ({type(error).__name__})"
         return None
 
-    def record_feedback(self, body: Any) -> dict[str, Any]:
+    def record_feedback(self, body: Any, service_id: str = SERVICE_ID) -> dict[str, Any]:
         validate("feedback", body)
         for index, item in enumerate(body["feedback"]):
             try:
@@ -206,5 +273,5 @@ class PatientViewService:
             except ValueError:
                 where = f"feedback[{index}].outcomeTimestamp"
                 raise InvalidBody(f"{where}: not a valid date and time", location=where) from None
-        stored, duplicates = self.feedback.store(SERVICE_ID, body["feedback"])
+        stored, duplicates = self.feedback.store(service_id, body["feedback"])
         return {"stored": stored, "duplicates": duplicates}

@@ -22,8 +22,13 @@ def outcome_text(response) -> str:
 def test_discovery_lists_the_service_with_contract_prefetch(client):
     response = client.get("/cds-services")
     assert response.status_code == 200
-    (service,) = response.get_json()["services"]
-    assert service["id"] == "wm-igm-response"
+    services = {s["id"]: s for s in response.get_json()["services"]}
+    assert set(services) == {
+        "wm-igm-response",
+        "wm-anti-cd20-order-check",
+        "wm-anti-cd20-order-select",
+    }
+    service = services["wm-igm-response"]
     assert service["hook"] == "patient-view"
     assert service["title"] and service["description"]
     assert "90 days before" in service["usageRequirements"]
@@ -38,6 +43,16 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
         "procedures": "Procedure?patient={{context.patientId}}",
     }
     assert service["prefetch"] == PREFETCH_TEMPLATES
+    # contract "Order check": patient, observations (the same template) and procedures
+    for order_id, hook in (
+        ("wm-anti-cd20-order-check", "order-sign"),
+        ("wm-anti-cd20-order-select", "order-select"),
+    ):
+        order = services[order_id]
+        assert order["hook"] == hook and order["title"] and order["usageRequirements"]
+        assert order["prefetch"] == {
+            key: service["prefetch"][key] for key in ("patient", "observations", "procedures")
+        }
 
 
 def test_healthz(client):

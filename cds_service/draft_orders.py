@@ -1,0 +1,119 @@
+"""Draft orders of the order hooks (`context.draftOrders`): which anti-CD20 antibodies are
+being ordered for this patient.
+
+Drafts are unsigned and often incomplete: the CDS Hooks sandbox sends no `intent` (which
+FHIR R4 requires) and a Bundle without `type`. Validating them as whole resources would
+reject what real clients send, so exactly the elements the check needs are read, each
+checked for its type, and the rest is tolerated (contract "Order check"). Drugs are
+recognised by the codes and names of clinical-rules.md §3.3; the status and intent filters
+of §3.3 do not apply to drafts. A draft for another patient is never considered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clinical.models import DrugClass, Exclusion
+from .clinical.valuesets import drug_by_code, drugs_named_in
+from .fhir_parsing import subject_patient_id
+from .validation import InvalidBody
+
+_DRAFT_ORDERS = "context.draftOrders"
+
+
+@dataclass
+class DraftOrders:
+    anti_cd20: list[str] = field(default_factory=list)  # ingredients, in order, once each
+    excluded: list[Exclusion] = field(default_factory=list)
+
+
+def _strings(*values: Any) -> Iterator[str]:
+    for value in values:
+        if isinstance(value, str) and value:
+            yield value
+
+
+def _named_in(text: str) -> list[str]:
+    return [d.ingredient for d in drugs_named_in(text) if d.drug_class == DrugClass.ANTI_CD20]
+
+
+def _concept_drugs(concept: Any) -> list[str]:
+    """WM ingredients named in a CodeableConcept (raw JSON), by code or by name."""
+    if not isinstance(concept, dict):
+        return []
+    found: list[str] = []
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else []:
+        if not isinstance(coding, dict):
+            continue
+        system, code = coding.get("system"), coding.get("code")
+        if isinstance(system, str) and isinstance(code, str):
+            drug = drug_by_code(system, code)
+            if drug is not None and drug.drug_class == DrugClass.ANTI_CD20:
+                found.append(drug.ingredient)
+        for text in _strings(coding.get("display")):
+            found += _named_in(text)
+    for text in _strings(concept.get("text")):
+        found += _named_in(text)
+    return found
+
+
+def _order_drugs(order: dict[str, Any]) -> list[str]:
+    found = _concept_drugs(order.get("medicationCodeableConcept"))
+    reference = order.get("medicationReference")
+    if isinstance(reference, dict):
+        for text in _strings(reference.get("display")):
+            found += _named_in(text)
+        target = reference.get("reference")
+        contained = order.get("contained")
+        if isinstance(target, str) and target.startswith("#") and isinstance(contained, list):
+            for resource in contained:
+                if isinstance(resource, dict) and resource.get("id") == target[1:]:
+                    found += _concept_drugs(resource.get("code"))
+    return found
+
+
+def read_draft_orders(
+    context: dict[str, Any], patient_id: str, fhir_server: str | None
+) -> DraftOrders:
+    """The anti-CD20 antibodies among the draft MedicationRequests (on `order-select`, only
+    the selected ones). A `draftOrders` that is no Bundle is a 400."""
+    bundle = context.get("draftOrders")
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidBody(f"{_DRAFT_ORDERS}: must be a FHIR Bundle", _DRAFT_ORDERS)
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise InvalidBody(f"{_DRAFT_ORDERS}.entry: must be an array", f"{_DRAFT_ORDERS}.entry")
+    selections = context.get("selections")
+    selected = set(selections) if isinstance(selections, list) else None
+    drafts = DraftOrders()
+    for index, entry in enumerate(entries):
+        order = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(order, dict) or order.get("resourceType") != "MedicationRequest":
+            continue
+        order_id = order.get("id")
+        reference = (
+            f"MedicationRequest/{order_id}"
+            if isinstance(order_id, str) and order_id
+            else f"MedicationRequest (draftOrders #{index + 1}, no id)"
+        )
+        if selected is not None and reference not in selected:
+            continue  # order-select: only the orders just selected
+        drugs = _order_drugs(order)
+        if not drugs:
+            continue
+        # A draft without a subject came in this patient's context: it is this patient's.
+        has_subject = isinstance(order.get("subject"), dict)
+        owner = subject_patient_id(order, fhir_server) if has_subject else patient_id
+        if owner is None:
+            drafts.excluded.append(Exclusion(reference[:200], "its patient cannot be identified"))
+            continue
+        if owner != patient_id:
+            drafts.excluded.append(Exclusion(reference[:200], "belongs to another patient"))
+            continue
+        for drug in drugs:
+            if drug not in drafts.anti_cd20:
+                drafts.anti_cd20.append(drug)
+    return drafts
