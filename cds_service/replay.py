@@ -1,6 +1,8 @@
 """`cds-replay`: replay CDS Hooks request fixtures and check their expected outcomes.
 
-In process by default (no server needed), or POSTed to a running service with `--url`.
+Any hook of the service: each fixture goes to the service of its hook (`patient-view`,
+`order-sign`, `order-select`). In process by default (no server needed), or POSTed to a
+running service with `--url`. Order-check fixtures expect `rule`, `drug`, `referenceValue`.
 A fixture names the day its expectation holds for in `extension["wm-igm-as-of"]` and the
 expected outcome in `extension["wm-igm-expected"]`:
 
@@ -27,13 +29,19 @@ from typing import Any
 
 import requests
 
+from .discovery import SERVICE_BY_HOOK, SERVICES
 from .service import AS_OF_EXTENSION
 from .validation import schema_errors
 
 EXPECTED_EXTENSION = "wm-igm-expected"
 ASSESSED_AS_OF_HEADER = "X-Assessed-As-Of"  # the "today" the service assessed against
 ASSESSMENT_KEY = "wm-igm-assessment"
+ORDER_CHECK_KEY = "wm-anti-cd20-order-check"
+_EXTENSION_KEYS = (ASSESSMENT_KEY, ORDER_CHECK_KEY)
 _CHECKED_FIELDS = (
+    "rule",
+    "drug",
+    "referenceValue",
     "category",
     "series",
     "percentChange",
@@ -143,7 +151,7 @@ class InProcess:
     def post(self, request: dict[str, Any]) -> tuple[int, Any, str | None]:
         body = json.dumps(request, default=_to_json)
         response = self._client.post(
-            "/cds-services/wm-igm-response", data=body, content_type="application/json"
+            f"/cds-services/{_service_for(request)}", data=body, content_type="application/json"
         )
         return (
             response.status_code,
@@ -164,7 +172,7 @@ class OverHttp:
         body = json.dumps(request, default=_to_json)
         try:
             response = self._session.post(
-                self._url,
+                _url_for(self._url, request),
                 data=body,
                 headers={"Content-Type": "application/json"},
                 timeout=self._timeout,
@@ -178,15 +186,31 @@ class OverHttp:
             return response.status_code, response.text, day
 
 
+def _service_for(request: dict[str, Any]) -> str:
+    """The service that answers the fixture's hook (patient-view, order-sign, order-select)."""
+    definition = SERVICE_BY_HOOK.get(request.get("hook"))  # type: ignore[arg-type]
+    if definition is None:
+        raise UsageError(f"no service of this project answers the hook {request.get('hook')!r}")
+    return definition.id
+
+
+def _url_for(url: str, request: dict[str, Any]) -> str:
+    """--url names one service; a fixture of another hook goes to its own service."""
+    base, _, service = url.rstrip("/").rpartition("/")
+    return f"{base}/{_service_for(request)}" if service in SERVICES else url
+
+
 def _response_card(body: Any) -> dict[str, Any]:
+    """The card whose extension the expectation is checked against."""
     for card in (body or {}).get("cards", []) if isinstance(body, dict) else []:
-        if ASSESSMENT_KEY in (card.get("extension") or {}):
+        if any(key in (card.get("extension") or {}) for key in _EXTENSION_KEYS):
             return card
     return {}
 
 
 def _response_assessment(body: Any) -> dict[str, Any] | None:
-    return _response_card(body).get("extension", {}).get(ASSESSMENT_KEY)
+    extension = _response_card(body).get("extension", {})
+    return next((extension[key] for key in _EXTENSION_KEYS if key in extension), None)
 
 
 def _comparable(value: Any) -> Any:

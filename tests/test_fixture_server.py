@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from cds_service.discovery import SERVICE_BY_HOOK
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "fixtures").glob("*.json"))
 
@@ -52,10 +54,11 @@ def test_search_by_patient_and_code_with_paging(fhir_base):
 def test_service_fetches_everything_from_the_fixture_server(path, fhir_base, make_app):
     request = json.loads(path.read_text())
     app = make_app(allow_as_of=True, fhir_max_pages=5)
-    with_prefetch = app.test_client().post("/cds-services/wm-igm-response", json=request).get_json()
+    url = f"/cds-services/{SERVICE_BY_HOOK[request['hook']].id}"  # every hook of the service
+    with_prefetch = app.test_client().post(url, json=request).get_json()
     del request["prefetch"]
     request["fhirServer"] = fhir_base
-    response = app.test_client().post("/cds-services/wm-igm-response", json=request)
+    response = app.test_client().post(url, json=request)
     assert response.status_code == 200, response.get_json()
     fetched = response.get_json()
 
@@ -64,7 +67,10 @@ def test_service_fetches_everything_from_the_fixture_server(path, fhir_base, mak
         # is not reported as left out; everything else must be identical.
         found = []
         for card in body["cards"]:
-            assessment = (card.get("extension") or {}).get("wm-igm-assessment")
+            extension = card.get("extension") or {}
+            assessment = extension.get("wm-igm-assessment") or extension.get(
+                "wm-anti-cd20-order-check"
+            )
             if assessment and "excluded" in assessment:
                 kept = [
                     e for e in assessment["excluded"] if e["reason"] != "belongs to another patient"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cds_service.discovery import SERVICE_BY_HOOK
 from cds_service.feedback_store import FeedbackStore
 
 from .servers import Server
@@ -29,12 +30,16 @@ def server(tmp_path):
 
 def test_concurrent_calls_all_succeed(server):
     bodies = [path.read_bytes() for path in FIXTURES]
-    url = f"{server.url}/cds-services/wm-igm-response"
+    # every hook of the service, each to its own service
+    urls = [
+        f"{server.url}/cds-services/{SERVICE_BY_HOOK[json.loads(body)['hook']].id}"
+        for body in bodies
+    ]
 
     def call(index: int) -> tuple[int, int]:
         with requests.Session() as session:
             response = session.post(
-                url,
+                urls[index % len(bodies)],
                 data=bodies[index % len(bodies)],
                 headers={"Content-Type": "application/json"},
                 timeout=30,
@@ -51,7 +56,7 @@ def test_concurrent_calls_all_succeed(server):
     assert all(len(counts) == 1 for counts in by_fixture.values())
     # One line per request, and none of them carries patient data.
     log = (server.tmp_path / "server.log").read_text()
-    assert log.count('"path": "/cds-services/wm-igm-response"') == REQUESTS
+    assert log.count('"path": "/cds-services/') == REQUESTS
     for private in ("wm-01-e1", "zanubrutinib", "Fixture", "1955-06-01", "5100"):
         assert private not in log
 
