@@ -15,10 +15,12 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from . import routes
-from .auth import Authenticator, SeenTokens, load_trusted_issuers
+from .auth import Authenticator, load_trusted_issuers
 from .config import Settings, settings_from_env
 from .request_log import configure_logging
 from .service import CdsHooksService
+from .sql_store import SqlStore, StoreUnavailable
+from .store import open_store
 
 LOOPBACK_ORIGIN = r"^https?://(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$"
 
@@ -43,11 +45,11 @@ def create_app(
     app.config["CDS_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["wm_igm_service"] = CdsHooksService(settings)
+    store = _open_store(settings)
+    app.extensions["wm_igm_store"] = store
+    app.extensions["wm_igm_service"] = CdsHooksService(settings, store)
     app.extensions["wm_igm_auth"] = (
-        Authenticator(
-            load_trusted_issuers(settings.trusted_issuers), SeenTokens(settings.feedback_db)
-        )
+        Authenticator(load_trusted_issuers(settings.trusted_issuers), store)
         if settings.trusted_issuers
         else None
     )
@@ -82,3 +84,17 @@ def create_app(
     app.register_error_handler(HTTPException, routes.http_error)
     app.register_error_handler(Exception, routes.unexpected_error)
     return app
+
+
+def _open_store(settings: Settings) -> SqlStore:
+    """The store; a worker that starts while PostgreSQL is away still starts (the master
+    created the tables), answers /readyz with 503 and recovers when the database is back."""
+    try:
+        return open_store(settings)
+    except StoreUnavailable:
+        if not settings.database_url:
+            raise
+        from .postgres_store import PostgresStore
+
+        logging.getLogger("cds_service").warning("the store cannot be reached: not ready yet")
+        return PostgresStore(settings.database_url, prepare=False)

@@ -20,7 +20,7 @@ import jwt
 from jwt import PyJWKClient, PyJWKSet
 
 from .config import ConfigError
-from .sqlite_db import connect, prepare
+from .sql_store import SqlStore, StoreUnavailable
 
 # Asymmetric algorithms only: with HMAC the "public" key would be the signing secret.
 ALLOWED_ALGORITHMS = frozenset(
@@ -141,38 +141,8 @@ def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
     return trusted
 
 
-_SEEN_SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen_jti (
-    iss TEXT NOT NULL,
-    jti TEXT NOT NULL,
-    expires INTEGER NOT NULL,
-    PRIMARY KEY (iss, jti)
-);
-"""
-
-
-class SeenTokens:
-    """`jti`s already used, kept until the token expires; shared by workers, kept on restart."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        prepare(self.path, _SEEN_SCHEMA)
-
-    def first_use(self, iss: str, jti: str, expires: int) -> bool:
-        now = int(time.time())
-        with connect(self.path) as connection:
-            connection.execute(
-                "DELETE FROM seen_jti WHERE expires < ?", (now - CLOCK_SKEW_SECONDS,)
-            )
-            cursor = connection.execute(
-                "INSERT OR IGNORE INTO seen_jti (iss, jti, expires) VALUES (?, ?, ?)",
-                (iss, jti, expires),
-            )
-            return cursor.rowcount == 1
-
-
 class Authenticator:
-    def __init__(self, issuers: dict[str, TrustedIssuer], seen: SeenTokens) -> None:
+    def __init__(self, issuers: dict[str, TrustedIssuer], seen: SqlStore) -> None:
         self.issuers = issuers
         self.seen = seen
         self._jwk_clients = {
@@ -190,8 +160,8 @@ class Authenticator:
         """The verified issuer, or AuthenticationFailed (never any other exception)."""
         try:
             return self._authenticate(authorization, audience)
-        except AuthenticationFailed:
-            raise
+        except (AuthenticationFailed, StoreUnavailable):
+            raise  # no store, no replay check: a 503, never a token let through
         except Exception as error:  # a token shaped in a way no check foresaw: still a 401
             raise AuthenticationFailed(f"verification failed ({type(error).__name__})") from None
 

@@ -52,6 +52,8 @@ class Settings:
     client_read_timeout_seconds: float = 10.0
     # The unit cards show IgM in (the card extension is always mg/dL).
     display_unit: str = "mg/dL"
+    # postgresql://… : a store shared by several instances; None: the SQLite file above.
+    database_url: str | None = None
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides))
@@ -116,7 +118,18 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
             env, "CDS_CLIENT_READ_TIMEOUT_SECONDS", defaults.client_read_timeout_seconds, float
         ),
         display_unit=_display_unit(env, defaults.display_unit),
+        database_url=_database_url(env),
     )
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    url = (env.get("CDS_DATABASE_URL") or "").strip()
+    if not url:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        # The URL may hold a password: it is never repeated in a message.
+        raise ConfigError("CDS_DATABASE_URL must be a postgresql:// URL")
+    return url
 
 
 DISPLAY_UNITS = ("mg/dL", "g/L")

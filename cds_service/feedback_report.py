@@ -15,7 +15,8 @@ from datetime import date
 from typing import Any
 
 from .config import ConfigError, settings_from_env
-from .feedback_store import FeedbackStore
+from .sql_store import StoreUnavailable
+from .store import open_store
 
 
 def _rate(part: int, whole: int) -> float:
@@ -133,10 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"cds-feedback-report: {error}", file=sys.stderr)
         return 2
-    if not settings.feedback_db.exists():
+    if not settings.database_url and not settings.feedback_db.exists():
         print(f"cds-feedback-report: no store at {settings.feedback_db}", file=sys.stderr)
         return 2
-    report = summarise(FeedbackStore(settings.feedback_db).outcomes(since))
+    try:
+        report = summarise(open_store(settings).outcomes(since))
+    except StoreUnavailable as error:
+        print(f"cds-feedback-report: the store cannot be reached ({error})", file=sys.stderr)
+        return 2
     if since:
         report["since"] = since
     print(json.dumps(report, indent=2) if args.json else as_text(report))

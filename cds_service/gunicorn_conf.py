@@ -16,7 +16,8 @@ from typing import Any
 
 from .auth import load_trusted_issuers
 from .config import ConfigError, settings_from_env
-from .feedback_store import FeedbackStore
+from .sql_store import StoreUnavailable
+from .store import open_store
 from .url_policy import is_loopback_host
 
 worker_class = "cds_service.worker.BoundedReadWorker"
@@ -42,6 +43,8 @@ logconfig_dict = {
     },
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        # The store's connection pool says when it cannot reach PostgreSQL (no password).
+        "psycopg": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
         # Raw request lines can hold tokens: the service logs each request itself, safely.
         "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
     },
@@ -64,9 +67,18 @@ def on_starting(server: Any) -> None:
     except ConfigError as error:
         _refuse(str(error))
     try:
-        FeedbackStore(settings.feedback_db)  # created (or migrated) once, here
+        store = open_store(settings)  # created (or migrated) once, here
+    except StoreUnavailable as error:
+        where = (
+            "CDS_DATABASE_URL"
+            if settings.database_url
+            else f"CDS_FEEDBACK_DB={settings.feedback_db}"
+        )
+        _refuse(f"{where}: the store cannot be reached ({error})")
     except (sqlite3.Error, OSError) as error:
         _refuse(f"CDS_FEEDBACK_DB={settings.feedback_db}: cannot be written ({error})")
+    else:
+        getattr(store, "close", lambda: None)()  # no connection crosses gunicorn's fork
     _prepare_metrics_directory()
     if settings.trusted_issuers is None and not settings.allow_unauthenticated:
         exposed = [address for address in server.cfg.bind if not _bound_to_loopback(address)]

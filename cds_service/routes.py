@@ -26,6 +26,7 @@ from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
 from .prefetch import PrefetchUnavailable
 from .request_log import log_request
 from .service import CallStats, CdsHooksService
+from .sql_store import StoreUnavailable
 from .url_policy import is_loopback_host
 from .validation import InvalidBody, parse_json
 
@@ -121,12 +122,21 @@ def authenticate() -> Response | None:
     audience = _base_url() + request.path
     try:
         g.issuer = authenticator.authenticate(request.headers.get("Authorization"), audience)
+    except StoreUnavailable as error:
+        return _store_unavailable(error)  # the replay check cannot run: never let it through
     except AuthenticationFailed as error:
         g.auth_failure = str(error)
         response = _outcome(401, "authentication required", code=SECURITY)
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
     return None
+
+
+def _store_unavailable(error: StoreUnavailable) -> Response:
+    g.failure_detail = str(error)
+    response = _outcome(503, "the service's store is unavailable: retry shortly", code="transient")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _allowed_fhir_servers() -> tuple[str, ...] | None:
@@ -157,6 +167,8 @@ def call_service(service_id: str) -> Response:
     except PrefetchUnavailable as error:
         g.failure_detail = error.detail  # what went wrong upstream: the log only
         return _outcome(412, str(error), code=INCOMPLETE)
+    except StoreUnavailable as error:
+        return _store_unavailable(error)
     return jsonify(result)
 
 
@@ -168,6 +180,8 @@ def feedback(service_id: str) -> Response:
         result = _service().record_feedback(_json_body(), service_id)
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)
+    except StoreUnavailable as error:
+        return _store_unavailable(error)  # nothing was written: the client retries
     return jsonify(result)
 
 

@@ -6,6 +6,7 @@ models -> assessment -> cards. The web layer and the replay tool both call `eval
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
@@ -29,11 +30,11 @@ from .clinical.order_check import check_anti_cd20_order
 from .config import Settings
 from .discovery import HOOK, SERVICE_ID, SERVICES, ServiceDefinition
 from .draft_orders import read_draft_orders
-from .feedback_store import FeedbackStore, normalise_timestamp
 from .fhir_client import FhirClient
 from .fhir_parsing import parse_resources
 from .mapping import to_patient_record
 from .prefetch import Prefetch, complete_prefetch
+from .sql_store import SqlStore, StoreUnavailable, normalise_timestamp
 from .validation import InvalidBody, check_prefetch_values, validate
 
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
@@ -87,10 +88,10 @@ class _PerProcess:
 class CdsHooksService:
     """The use cases of every service of discovery, from validated request to cards."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: SqlStore) -> None:
         self.settings = settings
         self.profile = profile_named(settings.criteria)
-        self.feedback = FeedbackStore(settings.feedback_db)
+        self.store = store
         self._resources = _PerProcess(settings.fhir_max_concurrency)
 
     def _client_factory(
@@ -158,7 +159,12 @@ class CdsHooksService:
             )
         issued = [(card["uuid"], *card_facts(card)) for card in cards]
         if issued:
-            self.feedback.record_cards(definition.id, issued)
+            try:
+                self.store.record_cards(definition.id, issued)
+            except StoreUnavailable as error:
+                # The clinical answer does not wait for the store: only the feedback report
+                # will not know these cards' kind (it counts them as "unknown").
+                logging.getLogger("cds_service").warning("issued cards not recorded: %s", error)
         stats.issued = [(kind, category) for _, kind, category in issued]
         stats.cards = len(cards)
         return {"cards": cards}
@@ -260,7 +266,9 @@ class CdsHooksService:
     def store_problem(self) -> str | None:
         """Why the store cannot be used now, or None (for readiness)."""
         try:
-            self.feedback.ping()
+            self.store.ping()
+        except StoreUnavailable as error:
+            return f"the store cannot be reached ({error})"
         except (sqlite3.Error, OSError) as error:
             return f"the store cannot be read ({type(error).__name__})"
         return None
@@ -273,5 +281,5 @@ class CdsHooksService:
             except ValueError:
                 where = f"feedback[{index}].outcomeTimestamp"
                 raise InvalidBody(f"{where}: not a valid date and time", location=where) from None
-        stored, duplicates = self.feedback.store(service_id, body["feedback"])
+        stored, duplicates = self.store.store(service_id, body["feedback"])
         return {"stored": stored, "duplicates": duplicates}

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from cds_service.feedback_store import FeedbackStore
+from cds_service.feedback_store import SqliteStore
 
 FEEDBACK = "/cds-services/wm-igm-response/feedback"
 
@@ -46,7 +46,7 @@ def test_feedback_is_stored_once_and_survives_a_restart(make_app, tmp_path):
     assert second.get_json() == {"stored": 0, "duplicates": 1}
 
     restarted = make_app()  # a new app on the same SQLite file
-    rows = FeedbackStore(restarted.config["CDS_SETTINGS"].feedback_db).all()
+    rows = SqliteStore(restarted.config["CDS_SETTINGS"].feedback_db).all()
     assert [row["card"] for row in rows] == [entry["card"], accepted["card"]]
     assert rows[0]["overrideReason"]["userComment"] == "IgM from outside lab"
     assert rows[1]["acceptedSuggestions"] == accepted["acceptedSuggestions"]
@@ -62,7 +62,7 @@ def test_feedback_database_never_holds_tokens(make_app, tmp_path):
 
 
 def test_store_uses_wal_mode(tmp_path):
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+    store = SqliteStore(tmp_path / "f.sqlite3")
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -85,7 +85,7 @@ def test_invalid_feedback_is_400_and_stores_nothing(make_app, body, field, tmp_p
     response = client.post(FEEDBACK, json=body)
     assert response.status_code == 400
     assert field in response.get_json()["issue"][0]["diagnostics"]
-    assert FeedbackStore(tmp_path / "feedback.sqlite3").all() == []
+    assert SqliteStore(tmp_path / "feedback.sqlite3").all() == []
 
 
 def test_feedback_for_unknown_service_is_404(client):

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from cds_service.discovery import SERVICE_BY_HOOK
-from cds_service.feedback_store import FeedbackStore
+from cds_service.feedback_store import SqliteStore
 
 from .servers import Server
 
@@ -86,7 +86,7 @@ def test_concurrent_feedback_is_stored_exactly_once_and_survives_restart(server)
     assert sum(body["duplicates"] for _, body in answers) == len(items)
 
     server.restart()
-    rows = FeedbackStore(server.tmp_path / "feedback.sqlite3").all()
+    rows = SqliteStore(server.tmp_path / "feedback.sqlite3").all()
     assert sorted(row["card"] for row in rows) == sorted(item["card"] for item in items)
     again = requests.post(
         url,

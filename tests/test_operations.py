@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 
 import requests
@@ -71,14 +72,18 @@ def test_metrics_count_requests_cards_and_412_without_patient_data(client):
     )
     assert 'cds_cards_total{category="PR",kind="wm-igm-response"}' in text
     assert "cds_412_total" in text and "cds_request_duration_seconds_bucket" in text
-    for private in ("p1", "5100", "2233", "zanubrutinib"):
-        assert private not in text
+    # no patient data, no ids: not in a label, and no sample is a laboratory value
+    labels = " ".join(re.findall(r"\{([^}]*)\}", text))
+    for private in ("p1", "5100", "2233", "zanubrutinib", "Patient/"):
+        assert private not in labels
+    samples = {line.rsplit(" ", 1)[-1] for line in text.splitlines() if not line.startswith("#")}
+    assert not samples & {"5100", "5100.0", "2233", "2233.0"}
 
 
 def test_feedback_about_issued_cards_is_linked_to_their_kind(client, make_app, tmp_path):
     response = client.post(SERVICE, json=founding_request()).get_json()
     card = response["cards"][0]
-    store = client.application.extensions["wm_igm_service"].feedback
+    store = client.application.extensions["wm_igm_store"]
     feedback = {
         "feedback": [
             {

@@ -138,7 +138,7 @@ def test_feedback_per_service_is_stored_under_that_service(client):
         ]
     }
     assert client.post(SIGN + "/feedback", json=feedback).status_code == 200
-    store = client.application.extensions["wm_igm_service"].feedback
+    store = client.application.extensions["wm_igm_store"]
     (row,) = store.outcomes()
     assert (row["service"], row["kind"]) == (
         "wm-anti-cd20-order-check",

@@ -6,8 +6,7 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
-from cds_service.auth import SeenTokens
-from cds_service.feedback_store import FeedbackStore
+from cds_service.feedback_store import SqliteStore
 
 WORKERS = 6
 
@@ -15,8 +14,8 @@ WORKERS = 6
 def _open_both(path: str, barrier, failures) -> None:
     barrier.wait()
     try:
-        FeedbackStore(Path(path))
-        SeenTokens(Path(path))
+        SqliteStore(Path(path))
+        SqliteStore(Path(path))
     except Exception as error:  # reported to the test, which names it
         failures.put(f"{type(error).__name__}: {error}")
 

@@ -1,0 +1,92 @@
+"""The store for several instances: PostgreSQL, selected by `CDS_DATABASE_URL`.
+
+Each worker process has its own connection pool, made after gunicorn forks (a pool made
+before would share its sockets between processes). The schema is created, and later
+migrated, by one process at a time under an advisory lock, idempotently, however many start
+at once. Connections are checked before use, so the service recovers by itself when the
+database comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .sql_store import SCHEMA, SqlStore, StoreUnavailable
+
+# pg_advisory_lock key for schema changes: any fixed number, the same in every instance.
+MIGRATION_LOCK = 0x574D_4947  # "WMIG"
+CONNECT_TIMEOUT_SECONDS = 2
+POOL_TIMEOUT_SECONDS = 2  # a request waits this long for a connection, then 503
+POOL_SIZE = 4  # per worker process: gunicorn threads per worker
+
+
+class PostgresStore(SqlStore):
+    placeholder = "%s"
+
+    def __init__(self, url: str, prepare: bool = True) -> None:
+        super().__init__()
+        self.url = url
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._pool: ConnectionPool | None = None
+        if prepare:
+            self.prepare()
+
+    def prepare(self) -> None:
+        """Create the tables, once, under an advisory lock (several instances may start
+        together). `StoreUnavailable` when the database cannot be reached."""
+        try:
+            with psycopg.connect(
+                self.url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True
+            ) as connection:
+                connection.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+                try:
+                    for statement in SCHEMA:
+                        connection.execute(statement.format(serial="BIGSERIAL"))
+                finally:
+                    connection.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        except psycopg.Error as error:
+            raise StoreUnavailable(f"PostgreSQL: {type(error).__name__}") from None
+
+    def _pool_here(self) -> ConnectionPool:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=POOL_SIZE,
+                    timeout=POOL_TIMEOUT_SECONDS,
+                    check=ConnectionPool.check_connection,
+                    kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+                    open=True,
+                    name=f"cds-store-{self._pid}",
+                )
+            return self._pool
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        try:
+            with self._pool_here().connection() as connection:
+                yield connection
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
+            # A pool that lost the database backs off before reconnecting: start afresh on
+            # the next request instead, so the service recovers as soon as PostgreSQL does.
+            self._discard_pool()
+            raise StoreUnavailable(f"PostgreSQL: {type(error).__name__}") from None
+
+    def _discard_pool(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pid == os.getpid():
+            pool.close(timeout=0)
+
+    def close(self) -> None:
+        self._discard_pool()
