@@ -29,7 +29,10 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))
 import payloads  # noqa: E402  (bench/ is not a package)
+
+from tests.postgres import Postgres, binaries  # noqa: E402  (the tests' throwaway cluster)
 
 # Sync workers: each takes a connection only when idle, so load spreads over both workers.
 # (With keep-alive workers, wrk's 8 connections may all land on one worker and halve the
@@ -208,6 +211,9 @@ def main() -> int:
         "CDS_LOG_LEVEL": "INFO",
     }
     servers: list[Server] = []
+    postgres = Postgres() if binaries() else None
+    if postgres is None:
+        print("bench: PostgreSQL is not installed (make postgres): no PostgreSQL store row")
 
     def launch(*args: Any, **kwargs: Any) -> Server:
         servers.append(Server(*args, **kwargs))  # stopped in `finally`, whatever happens next
@@ -217,6 +223,13 @@ def main() -> int:
         floor_a = launch("floors:floor_a()", workdir)
         floor_b = launch("floors:floor_b()", workdir)
         service = launch("cds_service.app:create_app()", workdir, service_env)
+        contenders = [("floor A", floor_a), ("floor B", floor_b), ("service", service)]
+        if postgres is not None:
+            # The same service on the shared store (CDS_DATABASE_URL) instead of SQLite.
+            pg_env = {**service_env, "CDS_DATABASE_URL": postgres.url}
+            contenders.append(
+                ("service, PostgreSQL", launch("cds_service.app:create_app()", workdir, pg_env))
+            )
         fhir = launch(
             "slow_fhir:create_app()",
             workdir,
@@ -231,9 +244,9 @@ def main() -> int:
         seconds = args.seconds
         rows: list[Result] = []
         # Interleaved rounds, medians: a noisy neighbour then hurts every contender alike.
-        rounds: dict[str, list[Result]] = {"floor A": [], "floor B": [], "service": []}
+        rounds: dict[str, list[Result]] = {name: [] for name, _ in contenders}
         for _ in range(ROUNDS):
-            for name, server in (("floor A", floor_a), ("floor B", floor_b), ("service", service)):
+            for name, server in contenders:
                 label = f"{name}, typical ({TYPICAL} IgM)"
                 rounds[name].append(measure(server, path, bodies[TYPICAL], 8, seconds, label))
         typical = {name: median(results) for name, results in rounds.items()}
@@ -257,6 +270,8 @@ def main() -> int:
     finally:
         for server in servers:
             server.stop()
+        if postgres is not None:
+            postgres.close()
 
     print(
         f"\nmachine: {platform.node()} | {platform.processor() or platform.machine()} | "
@@ -266,11 +281,11 @@ def main() -> int:
         f"gunicorn {' '.join(GUNICORN_SETTINGS)}; load: wrk; {seconds}s per scenario; "
         f"typical rows: median of {ROUNDS} interleaved rounds\n"
     )
-    print(f"| {'scenario':<34} | conns | req/s   | p50 ms  | p99 ms  | CPU ms/req | errors |")
-    print(f"|{'-' * 36}|------:|--------:|--------:|--------:|-----------:|-------:|")
+    print(f"| {'scenario':<38} | conns | req/s   | p50 ms  | p99 ms  | CPU ms/req | errors |")
+    print(f"|{'-' * 40}|------:|--------:|--------:|--------:|-----------:|-------:|")
     for row in rows:
         print(
-            f"| {row.label:<34} | {row.connections:>5} | {row.rps:>7.1f} | {row.p50_ms:>7.1f} | "
+            f"| {row.label:<38} | {row.connections:>5} | {row.rps:>7.1f} | {row.p50_ms:>7.1f} | "
             f"{row.p99_ms:>7.1f} | {row.cpu_ms:>10.2f} | {row.errors:>6} |"
         )
     print(
@@ -307,6 +322,15 @@ def main() -> int:
         (f"peak memory per worker, {LARGE} IgM (MB)", peak_large, "<=", 150),
         ("errors in all scenarios", sum(r.errors for r in rows), "<=", 0),
     ]
+    if "service, PostgreSQL" in typical:
+        checks.append(
+            (
+                "typical: PostgreSQL store throughput >= 95% of SQLite",
+                typical["service, PostgreSQL"].rps / typical["service"].rps,
+                ">=",
+                0.95,
+            )
+        )
     print("\n| target | measured | limit | |\n|---|---:|---:|---|")
     failed = 0
     for name, value, op, limit in checks:
