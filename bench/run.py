@@ -211,7 +211,7 @@ def main() -> int:
         "CDS_LOG_LEVEL": "INFO",
     }
     servers: list[Server] = []
-    postgres = Postgres() if binaries() else None
+    postgres = Postgres(durable=True) if binaries() else None  # fsync on, as in production
     if postgres is None:
         print("bench: PostgreSQL is not installed (make postgres): no PostgreSQL store row")
 

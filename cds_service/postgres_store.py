@@ -72,9 +72,11 @@ class PostgresStore(SqlStore):
             return self._pool
 
     @contextmanager
-    def _connection(self) -> Iterator[Any]:
+    def _connection(self, durable: bool = True) -> Iterator[Any]:
         try:
             with self._pool_here().connection() as connection:
+                if not durable:
+                    connection.execute("SET LOCAL synchronous_commit = off")
                 yield connection
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
             # A pool that lost the database backs off before reconnecting: start afresh on

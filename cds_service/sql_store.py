@@ -87,7 +87,10 @@ class SqlStore:
         self._purge_lock = threading.Lock()
         self._last_purge = 0.0
 
-    def _connection(self) -> AbstractContextManager[Any]:
+    def _connection(self, durable: bool = True) -> AbstractContextManager[Any]:
+        """One transaction. `durable=False`: its commit need not wait for the disk (a crash
+        may lose it, never corrupt anything): only for the record of issued cards, which
+        serves the feedback report; feedback and used JWT ids are always durable."""
         raise NotImplementedError  # each backend connects its own way
 
     def _execute(self, connection: Any, query: str, parameters: tuple = ()) -> Any:
@@ -120,7 +123,7 @@ class SqlStore:
     def record_cards(self, service_id: str, cards: list[tuple[str, str, str | None]]) -> None:
         """Remember issued cards: (uuid, kind, category or None)."""
         issued_at = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._connection() as connection:
+        with self._connection(durable=False) as connection:
             for uuid, kind, category in cards:
                 self._execute(
                     connection,

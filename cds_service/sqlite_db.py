@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-_BUSY_TIMEOUT_SECONDS = 10
+BUSY_TIMEOUT_SECONDS = 10
 _PREPARE_RETRY_SECONDS = 0.05
 
 
@@ -21,7 +21,7 @@ def prepare(path: Path, schema: str) -> None:
     idempotent, so they are retried until the busy timeout has passed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
     while True:
         try:
             with connect(path) as connection:
@@ -37,8 +37,8 @@ def prepare(path: Path, schema: str) -> None:
 
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
-    """A short-lived connection in one transaction: cheap for SQLite and thread-safe."""
-    connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_SECONDS)
+    """A short-lived connection in one transaction (preparing the file, readiness)."""
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
     try:
         with connection:
             yield connection

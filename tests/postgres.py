@@ -31,7 +31,9 @@ def binaries() -> Path | None:
 
 
 class Postgres:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """`durable`: fsync as in production (the benchmark); off for the tests' speed."""
+        self.durable = durable
         self.bin = binaries()
         assert self.bin, "PostgreSQL is not installed (make postgres)"
         self.root = Path(tempfile.mkdtemp(prefix="cds-pg-"))
@@ -56,7 +58,9 @@ class Postgres:
         )
 
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
+        if not self.durable:
+            options += " -c fsync=off"
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "start"
         )

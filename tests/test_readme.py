@@ -3,16 +3,14 @@ named with the reason). Servers a block starts are waited for, then stopped with
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from .servers import wait_ready
+from .servers import stop, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 FENCE = re.compile(r"^( *)```sh\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
@@ -102,11 +100,4 @@ def test_readme_block_runs_as_shown(index, tmp_path):
             assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}{result.stderr}"
     finally:
         for process in started:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+            stop(process)  # the whole process group: make, cds-service, gunicorn, workers

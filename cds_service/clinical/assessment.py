@@ -86,6 +86,18 @@ def _nadir(values: list[LabResult]) -> LabResult | None:
     return min(candidates, key=_nadir_key) if candidates else None
 
 
+def _running_nadirs(values: list[LabResult]) -> list[LabResult | None]:
+    """nadirs[i] = the nadir of values[:i]: every prefix's nadir in one pass (§4.5 compares
+    each value with the lowest before it; recomputing it per value would be quadratic)."""
+    nadirs: list[LabResult | None] = [None]
+    best: LabResult | None = None
+    for value in values:
+        if not value.lower_bound and (best is None or _nadir_key(value) < _nadir_key(best)):
+            best = value
+        nadirs.append(best)
+    return nadirs
+
+
 class _Rise(Enum):
     NONE = "none"
     RISE = "rise"
@@ -286,8 +298,18 @@ class _Assessor:
                 windows.append(_Window(hold.start, end, Caveat.BTKI_INTERRUPTION))
         return windows
 
+    @staticmethod
+    def window_peaks(windows: list[_Window], sequence: list[LabResult]) -> dict[_Window, Decimal]:
+        """The highest value inside each window that holds any (for §4.6's recovery)."""
+        peaks: dict[_Window, Decimal] = {}
+        for window in windows:
+            inside = [v.value_mg_dl for v in sequence if window.contains(v.day)]
+            if inside:
+                peaks[window] = max(inside)
+        return peaks
+
     def blocks(
-        self, value: LabResult, windows: list[_Window], sequence: list[LabResult]
+        self, value: LabResult, windows: list[_Window], peaks: dict[_Window, Decimal]
     ) -> list[_Block]:
         """The windows (and recovery periods) that make `value` no evidence of progression."""
         found = []
@@ -298,8 +320,8 @@ class _Assessor:
                 continue
             if not window.end < value.day <= window.end + recovery:
                 continue
-            inside = [v.value_mg_dl for v in sequence if window.contains(v.day)]
-            if inside and value.value_mg_dl <= max(inside):
+            peak = peaks.get(window)
+            if peak is not None and value.value_mg_dl <= peak:
                 found.append(_Block(window, window.end + recovery, recovery=True))
         return found
 
@@ -309,22 +331,24 @@ class _Assessor:
     ) -> _Progress:
         progress = _Progress()
         n = len(sequence) - 1
+        nadirs = _running_nadirs(sequence)
+        peaks = self.window_peaks(windows, sequence)
         for k in range(2, n + 1):
-            nadir = _nadir(sequence[: k - 1])
+            nadir = nadirs[k - 1]  # min(v0 ... v(k-2))
             if nadir is None:
                 continue
             pair = (sequence[k - 1], sequence[k])
             if all(self.rise(v, nadir, series) == _Rise.RISE for v in pair):
-                blocked = [b for v in pair for b in self.blocks(v, windows, sequence)]
+                blocked = [b for v in pair for b in self.blocks(v, windows, peaks)]
                 if not blocked:
                     progress.confirmed_index, progress.nadir = k, nadir
                     return progress
                 progress.suppressed += blocked
-        nadir = _nadir(sequence[:n]) if n >= 1 else None
+        nadir = nadirs[n] if n >= 1 else None  # min(v0 ... v(n-1))
         if nadir is not None:
             latest_rise = self.rise(sequence[n], nadir, series)
             if latest_rise == _Rise.RISE:
-                blocked = self.blocks(sequence[n], windows, sequence)
+                blocked = self.blocks(sequence[n], windows, peaks)
                 progress.suppressed += blocked
                 progress.possible = not blocked
             progress.after_cr = latest_rise == _Rise.AFTER_CR
@@ -334,8 +358,9 @@ class _Assessor:
     def rise_before(self, line: TherapyLine, day: date) -> bool:
         for series in Series:
             sequence = self.track(series, line, before=day).sequence
+            nadirs = _running_nadirs(sequence)
             for k in range(1, len(sequence)):
-                nadir = _nadir(sequence[:k])
+                nadir = nadirs[k]
                 if nadir is not None and self.rise(sequence[k], nadir, series) == _Rise.RISE:
                     return True
         return False
@@ -725,7 +750,8 @@ class _Assessor:
         if baseline.lower_bound or self.rise(latest, baseline, track.series) != _Rise.RISE:
             return None
         words = SERIES_WORDS[track.series]
-        blocked = self.blocks(latest, self.windows(line), track.sequence)
+        windows = self.windows(line)
+        blocked = self.blocks(latest, windows, self.window_peaks(windows, track.sequence))
         if not blocked:
             self.caveats.add(Caveat.UNCONFIRMED_PROGRESSION)
             return RISE_UNCONFIRMED.format(series=words)
