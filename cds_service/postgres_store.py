@@ -35,7 +35,7 @@ class PostgresStore(SqlStore):
         self.url = url
         self._lock = threading.Lock()
         self._pid: int | None = None
-        self._pool: ConnectionPool | None = None
+        self._pools: dict[bool, ConnectionPool] = {}  # durable or not -> this process's pool
         if prepare:
             self.prepare()
 
@@ -55,40 +55,51 @@ class PostgresStore(SqlStore):
         except psycopg.Error as error:
             raise StoreUnavailable(f"PostgreSQL: {type(error).__name__}") from None
 
-    def _pool_here(self) -> ConnectionPool:
+    def _pool_here(self, durable: bool) -> ConnectionPool:
+        """This process's pools: transactional for durable writes; for the rest (issued-card
+        records) autocommit connections whose commits do not wait for the disk, so one
+        statement is one round trip."""
         with self._lock:
-            if self._pool is None or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._pool = ConnectionPool(
+            if self._pid != os.getpid():
+                self._pid, self._pools = os.getpid(), {}
+            pool = self._pools.get(durable)
+            if pool is None:
+                options = {} if durable else {"autocommit": True}
+                if not durable:
+                    options["options"] = "-c synchronous_commit=off"
+                pool = ConnectionPool(
                     self.url,
                     min_size=1,
                     max_size=POOL_SIZE,
                     timeout=POOL_TIMEOUT_SECONDS,
-                    check=ConnectionPool.check_connection,
-                    kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+                    # Durable writes check each connection first (a 503 otherwise after the
+                    # database restarts); a failed issued-card record is only logged.
+                    check=ConnectionPool.check_connection if durable else None,
+                    kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, **options},
                     open=True,
-                    name=f"cds-store-{self._pid}",
+                    name=f"cds-store-{self._pid}-{'durable' if durable else 'fast'}",
                 )
-            return self._pool
+                self._pools[durable] = pool
+            return pool
 
     @contextmanager
     def _connection(self, durable: bool = True) -> Iterator[Any]:
         try:
-            with self._pool_here().connection() as connection:
-                if not durable:
-                    connection.execute("SET LOCAL synchronous_commit = off")
+            with self._pool_here(durable).connection() as connection:
                 yield connection
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as error:
             # A pool that lost the database backs off before reconnecting: start afresh on
             # the next request instead, so the service recovers as soon as PostgreSQL does.
-            self._discard_pool()
+            self._discard_pools()
             raise StoreUnavailable(f"PostgreSQL: {type(error).__name__}") from None
 
-    def _discard_pool(self) -> None:
+    def _discard_pools(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None and self._pid == os.getpid():
-            pool.close(timeout=0)
+            pools, self._pools = self._pools, {}
+            here = self._pid == os.getpid()
+        if here:
+            for pool in pools.values():
+                pool.close(timeout=0)
 
     def close(self) -> None:
-        self._discard_pool()
+        self._discard_pools()

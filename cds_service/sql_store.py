@@ -121,16 +121,23 @@ class SqlStore:
         return stored, len(items) - stored
 
     def record_cards(self, service_id: str, cards: list[tuple[str, str, str | None]]) -> None:
-        """Remember issued cards: (uuid, kind, category or None)."""
+        """Remember issued cards: (uuid, kind, category or None), in one statement."""
+        if not cards:
+            return
         issued_at = datetime.now(UTC).isoformat(timespec="seconds")
+        rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(cards))
+        parameters = tuple(
+            value
+            for uuid, kind, category in cards
+            for value in (card_uuid(uuid), service_id, kind, category, issued_at)
+        )
         with self._connection(durable=False) as connection:
-            for uuid, kind, category in cards:
-                self._execute(
-                    connection,
-                    "INSERT INTO issued_card (card_uuid, service_id, kind, category, issued_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (card_uuid(uuid), service_id, kind, category, issued_at),
-                )
+            self._execute(
+                connection,
+                "INSERT INTO issued_card (card_uuid, service_id, kind, category, issued_at) "
+                f"VALUES {rows} ON CONFLICT DO NOTHING",
+                parameters,
+            )
 
     def first_use(self, iss: str, jti: str, expires: int) -> bool:
         """True the first time this issuer's `jti` is seen (one statement, unique key)."""
