@@ -1,7 +1,7 @@
-"""Step 3 of a call: raw prefetch JSON to validated FHIR R4 models (fhir.resources R4B).
+"""Step 3 of a call: raw prefetch JSON to the checked FHIR R4 elements the rules read.
 
-Each resource is validated on its own, so one malformed entry is left out and reported
-instead of failing the request. Resources that belong to another patient are left out
+Each resource is read on its own (`fhir_elements`), so one whose read elements break the
+FHIR rules is left out and reported instead of failing the request. Resources that belong to another patient are left out
 before they are even parsed: mixing two patients' data is the worst failure this service
 can have (clinical-rules.md §3).
 """
@@ -14,26 +14,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir.resources.R4B.medication import Medication
-from fhir.resources.R4B.medicationadministration import MedicationAdministration
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.procedure import Procedure
-from pydantic import ValidationError
-
 from .clinical.models import Exclusion
 from .clinical.valuesets import LOINC_SYSTEM, OBSERVATION_CODES
+from .fhir_elements import RESOURCE_TYPES, Medication, NotValidFhir, read_resource
 
-# The resource types the assessment reads; anything else in a Bundle is not ours to judge.
-MODELS: dict[str, type] = {
-    "Observation": Observation,
-    "MedicationStatement": MedicationStatement,
-    "MedicationRequest": MedicationRequest,
-    "MedicationAdministration": MedicationAdministration,
-    "Procedure": Procedure,
-    "Medication": Medication,
-}
 _PATIENT_REFERENCE = re.compile(
     r"(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?"
 )
@@ -41,10 +25,9 @@ _PATIENT_REFERENCE = re.compile(
 
 @dataclass
 class ParsedResources:
-    """The patient's resources of the types the assessment reads, validated as they are
-    read: `models(type)` yields fhir.resources R4B models one at a time, so the next step
-    can map each and let it go (a thousand live pydantic models cost memory and garbage
-    collection time). Every relevant resource that has to be left out is in `excluded`
+    """The patient's resources of the types the assessment reads, checked as they are
+    read: `models(type)` yields the read elements of one resource at a time
+    (`fhir_elements`). Every relevant resource that has to be left out is in `excluded`
     once it has been read."""
 
     medications: dict[str, Medication] = field(default_factory=dict)  # "Medication/id" -> model
@@ -61,12 +44,9 @@ class ParsedResources:
 
     def _validate(self, reference: str, raw: dict[str, Any]) -> Any:
         try:
-            return MODELS[raw["resourceType"]].model_validate(raw)
-        except ValidationError as error:
-            self.excluded.append(Exclusion(reference, _first_error(error)))
-        except (ValueError, TypeError, RecursionError) as error:
-            reason = f"not valid FHIR R4 ({type(error).__name__})"
-            self.excluded.append(Exclusion(reference, reason))
+            return read_resource(raw)
+        except NotValidFhir as error:
+            self.excluded.append(Exclusion(reference, str(error)))
         return None
 
 
@@ -96,7 +76,7 @@ def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | No
 def _is_wm_observation(raw: dict[str, Any]) -> bool:
     """Cheap pre-filter on raw JSON: is this one of the laboratory series we read?
 
-    A shape we cannot read here is passed on to full validation, which will report it.
+    A shape we cannot read here is passed on to the reader, which will report it.
     """
     code = raw.get("code")
     if not isinstance(code, dict):
@@ -114,16 +94,6 @@ def _is_wm_observation(raw: dict[str, Any]) -> bool:
     return False
 
 
-def _first_error(error: ValidationError) -> str:
-    details = error.errors()
-    if not details:
-        return "invalid FHIR R4"
-    first = details[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "(resource)"
-    message = str(first.get("msg", "invalid"))[:120]
-    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
-    return f"not valid FHIR R4: {where}: {message}{more}"
-
 
 def _candidates(
     keyed: dict[str, list[dict[str, Any]]],
@@ -134,7 +104,7 @@ def _candidates(
             if not isinstance(raw, dict):
                 continue
             resource_type = raw.get("resourceType")
-            if not isinstance(resource_type, str) or resource_type not in MODELS:
+            if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:
                 continue
             resource_id = raw.get("id")
             if isinstance(resource_id, str) and resource_id:
@@ -178,7 +148,7 @@ def parse_resources(
 ) -> ParsedResources:
     """Sort out the resources the assessment could use; report the ones it cannot.
 
-    Medications are validated at once (records refer to them); the rest when read.
+    Medications are read at once (records refer to them); the rest when mapped.
     """
     parsed = ParsedResources()
     for reference, raw in _dedupe(_candidates(keyed)):

@@ -1,4 +1,4 @@
-"""Step 4 of a call: validated FHIR models -> the clinical core's internal models.
+"""Step 4 of a call: the checked FHIR elements -> the clinical core's internal models.
 
 Applies clinical-rules.md §3: which codes, statuses, dates and units count. Every resource
 that is relevant but cannot be used is reported as an `Exclusion` with a reason; nothing
@@ -43,6 +43,7 @@ from .clinical.valuesets import (
     immunofixation_text_readings,
     names_plasmapheresis,
 )
+from .fhir_elements import NotValidFhir, parse_datetime, read_resource
 from .fhir_parsing import ParsedResources
 
 # clinical-rules.md §3.3: records that do not describe treatment taken, by resource type.
@@ -71,22 +72,29 @@ class _Excluded(Exception):
         self.reason = reason
 
 
-def to_day(value: Any, what: str) -> dt.date:
+def _moment(value: str, what: str) -> dt.date | dt.datetime | None:
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        raise _Excluded(f"not valid FHIR R4: {what} is not a date the calendar has") from None
+
+
+def to_day(value: str | None, what: str) -> dt.date:
     """A FHIR date/dateTime/instant at day granularity, as written (the source's local day)."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
+    if value is None:
+        raise _Excluded(f"no {what}")
+    moment = _moment(value, what)
+    if isinstance(moment, dt.datetime):
+        return moment.date()
+    if moment is None:
         raise _Excluded(f"{what} '{value}' is not precise to the day")
-    raise _Excluded(f"no {what}")
+    return moment
 
 
-def _with_time(value: Any) -> dt.datetime | None:
+def _with_time(value: str, what: str) -> dt.datetime | None:
     """The instant, when the source gives a time of day with a zone (§7 compares them)."""
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value
-    return None
+    moment = _moment(value, what)
+    return moment if isinstance(moment, dt.datetime) else None
 
 
 # Laboratory results ----------------------------------------------------------------------
@@ -157,7 +165,7 @@ def _lab_result(observation: Any, series: Series, reference: str) -> LabResult:
         comparator=comparator,
         uln_mg_dl=_upper_limit_of_normal(observation) if series == Series.TOTAL_IGM else None,
         code=next(iter(_loinc_codes(observation) & set(SERIES_BY_LOINC)), None),
-        drawn_at=_with_time(when),
+        drawn_at=_with_time(when, "date"),
     )
 
 
@@ -292,9 +300,12 @@ def _resolve_medication(resource: Any, reference: str | None, medications: dict[
     if not reference:
         return None
     if reference.startswith("#"):
-        for contained in resource.contained or []:
-            if contained.get_resource_type() == "Medication" and contained.id == reference[1:]:
-                return contained
+        for contained in resource.contained:
+            if contained.get("resourceType") == "Medication" and contained.get("id") == reference[1:]:
+                try:
+                    return read_resource(contained)
+                except NotValidFhir as error:
+                    raise _Excluded(f"contained {reference}: {error}") from None
         return None
     key = "Medication/" + reference.rsplit("Medication/", 1)[-1].split("/_history/")[0]
     return medications.get(key)
@@ -349,7 +360,10 @@ def _request_dates(request: Any) -> tuple[dt.date, dt.date | None, dt.date | Non
     bounds_ends = [to_day(b.end, "end date") for b in bounds if b.end is not None]
     timing_end = max(bounds_ends) if bounds_ends else None
     supply = _supply_days(request)
-    supply_end = start + dt.timedelta(days=supply) if supply is not None else None
+    try:
+        supply_end = start + dt.timedelta(days=supply) if supply is not None else None
+    except OverflowError:
+        raise _Excluded("the supply duration runs past any date") from None
     if request.status in ENDED_MEDICATION_STATUSES:
         end = validity_end or timing_end or supply_end or start
         return start, end, None
@@ -374,7 +388,7 @@ def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -
     drugs = _medication_drugs(resource, medications)
     if not drugs:
         return []
-    resource_type = resource.get_resource_type()
+    resource_type = resource.resource_type
     source = EpisodeSource(resource_type)
     status = resource.status
     if status in LEFT_OUT_STATUSES[resource_type]:
@@ -422,7 +436,7 @@ def map_procedure(procedure: Any, reference: str) -> Plasmapheresis | None:
     else:
         raise _Excluded("no date (performedDateTime or performedPeriod.start)")
     day = to_day(when, "date")
-    return Plasmapheresis(reference=reference, day=day, started_at=_with_time(when))
+    return Plasmapheresis(reference=reference, day=day, started_at=_with_time(when, "date"))
 
 
 # The whole record ------------------------------------------------------------------------

@@ -1,0 +1,354 @@
+"""The FHIR R4 elements the rules read, and only those, as typed structs.
+
+Each struct names exactly the elements of one FHIR type that mapping reads (clinical-rules.md
+§3). Reading a resource checks every one of those elements to the FHIR R4 rules for its
+type: the primitive regexes of https://hl7.org/fhir/R4/datatypes.html (`id`, `code`,
+`string`, `uri`, `dateTime`, `instant`), JSON numbers for `decimal`, bounds for
+`unsignedInt`, required elements, arrays where FHIR says 0..*, and one choice of `[x]` at a
+time. Elements the rules do not read are not looked at, so noise in them (an extension of an
+unknown shape, a malformed `text` narrative) cannot make a usable result vanish.
+
+Calendar validity of dates (the regexes allow 2024-02-30) is checked where a date is turned
+into a day, by `parse_datetime`, so it is still checked for every date the rules read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+from msgspec import Meta, Struct
+
+from .strict_json import MAX_DIGITS
+
+# FHIR R4 primitive types (https://hl7.org/fhir/R4/datatypes.html#primitive), anchored with
+# \Z: "$" would also match before a final newline.
+ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}\Z"
+CODE_PATTERN = r"^[^\s]+( [^\s]+)*\Z"
+STRING_PATTERN = r"^[ \r\n\t\S]+\Z"
+URI_PATTERN = r"^\S*\Z"
+DATE_TIME_PATTERN = (
+    r"^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+    r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+    r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?\Z"
+)
+INSTANT_PATTERN = (
+    r"^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+    r"-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+    r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))\Z"
+)
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?")
+UNSIGNED_INT_MAX = 2_147_483_647  # FHIR integers are 32-bit signed
+
+FhirId = Annotated[str, Meta(pattern=ID_PATTERN)]
+Code = Annotated[str, Meta(pattern=CODE_PATTERN)]
+String = Annotated[str, Meta(pattern=STRING_PATTERN)]
+Uri = Annotated[str, Meta(pattern=URI_PATTERN)]
+DateTime = Annotated[str, Meta(pattern=DATE_TIME_PATTERN)]
+Instant = Annotated[str, Meta(pattern=INSTANT_PATTERN)]
+UnsignedInt = Annotated[int, Meta(ge=0, le=UNSIGNED_INT_MAX)]
+
+_TYPE_NAMES = {
+    ID_PATTERN: "id",
+    CODE_PATTERN: "code",
+    STRING_PATTERN: "string",
+    URI_PATTERN: "uri",
+    DATE_TIME_PATTERN: "dateTime",
+    INSTANT_PATTERN: "instant",
+}
+
+
+class FhirDecimal(Decimal):
+    """A FHIR `decimal`: a JSON number, never a string. Non-integers arrive as `Decimal`
+    from the strict JSON parser (exact, bounded); integers are bounded here."""
+
+    __slots__ = ()
+
+
+def _decode_hook(wanted: type, value: Any) -> Any:
+    if wanted is FhirDecimal:
+        if isinstance(value, Decimal):
+            return FhirDecimal(value)
+        if type(value) is int:
+            if len(str(abs(value))) > MAX_DIGITS:
+                raise ValueError("a number with too many digits")
+            return FhirDecimal(value)
+        if type(value) is float and math.isfinite(value):  # from in-process callers only
+            return FhirDecimal(repr(value))
+        if type(value) is str and _DECIMAL.fullmatch(value):
+            # FHIR JSON writes decimals as numbers; a string with exactly the decimal
+            # regex's form is read as one (as fhir.resources does): it is unambiguous.
+            if len(value) > MAX_DIGITS + 20:
+                raise ValueError("a number with too many digits")
+            return FhirDecimal(value)
+        raise TypeError("expected a FHIR decimal (a JSON number)")
+    raise NotImplementedError
+
+
+def _one_of(resource: Any, element: str, choices: tuple[str, ...]) -> None:
+    given = [name for name in choices if getattr(resource, element + name) is not None]
+    if len(given) > 1:
+        names = ", ".join(element + name for name in given)
+        raise ValueError(f"{element}[x] is given more than once ({names})")
+
+
+# Datatypes -------------------------------------------------------------------------------
+
+
+class Coding(Struct):
+    system: Uri | None = None
+    code: Code | None = None
+    display: String | None = None
+
+
+class CodeableConcept(Struct):
+    coding: list[Coding] = []
+    text: String | None = None
+
+
+class Reference(Struct):
+    reference: String | None = None
+    display: String | None = None
+
+
+class Quantity(Struct):
+    value: FhirDecimal | None = None
+    comparator: Code | None = None
+    unit: String | None = None
+    system: Uri | None = None
+    code: Code | None = None
+
+
+class Period(Struct):
+    start: DateTime | None = None
+    end: DateTime | None = None
+
+
+class ResourceMeta(Struct):
+    lastUpdated: Instant | None = None  # noqa: N815 (FHIR's element name)
+
+
+class ReferenceRange(Struct):
+    high: Quantity | None = None
+
+
+class TimingRepeat(Struct):
+    boundsPeriod: Period | None = None  # noqa: N815
+
+
+class Timing(Struct):
+    repeat: TimingRepeat | None = None
+
+
+class Dosage(Struct):
+    timing: Timing | None = None
+
+
+class DispenseRequest(Struct):
+    validityPeriod: Period | None = None  # noqa: N815
+    numberOfRepeatsAllowed: UnsignedInt | None = None  # noqa: N815
+    expectedSupplyDuration: Quantity | None = None  # noqa: N815
+
+
+class Ingredient(Struct):
+    itemCodeableConcept: CodeableConcept | None = None  # noqa: N815
+    itemReference: Reference | None = None  # noqa: N815
+
+    def __post_init__(self) -> None:
+        _one_of(self, "item", ("CodeableConcept", "Reference"))
+
+
+# Resources ---------------------------------------------------------------------------------
+# Elements whose type is `Any` are only tested for presence (one choice of [x] at a time);
+# their content is not read.
+
+_VALUE_CHOICES = (
+    "Quantity",
+    "CodeableConcept",
+    "String",
+    "Boolean",
+    "Integer",
+    "Range",
+    "Ratio",
+    "SampledData",
+    "Time",
+    "DateTime",
+    "Period",
+)
+
+
+class Observation(Struct):
+    resource_type: ClassVar[str] = "Observation"
+    status: Code
+    code: CodeableConcept
+    id: FhirId | None = None
+    meta: ResourceMeta | None = None
+    subject: Reference | None = None
+    effectiveDateTime: DateTime | None = None  # noqa: N815
+    effectivePeriod: Period | None = None  # noqa: N815
+    effectiveTiming: Any = None  # noqa: N815
+    effectiveInstant: Any = None  # noqa: N815
+    issued: Instant | None = None
+    valueQuantity: Quantity | None = None  # noqa: N815
+    valueCodeableConcept: CodeableConcept | None = None  # noqa: N815
+    valueString: String | None = None  # noqa: N815
+    valueBoolean: Any = None  # noqa: N815
+    valueInteger: Any = None  # noqa: N815
+    valueRange: Any = None  # noqa: N815
+    valueRatio: Any = None  # noqa: N815
+    valueSampledData: Any = None  # noqa: N815
+    valueTime: Any = None  # noqa: N815
+    valueDateTime: Any = None  # noqa: N815
+    valuePeriod: Any = None  # noqa: N815
+    dataAbsentReason: CodeableConcept | None = None  # noqa: N815
+    interpretation: list[CodeableConcept] = []
+    referenceRange: list[ReferenceRange] = []  # noqa: N815
+
+    def __post_init__(self) -> None:
+        _one_of(self, "effective", ("DateTime", "Period", "Timing", "Instant"))
+        _one_of(self, "value", _VALUE_CHOICES)
+
+
+class Medication(Struct):
+    resource_type: ClassVar[str] = "Medication"
+    id: FhirId | None = None
+    meta: ResourceMeta | None = None
+    code: CodeableConcept | None = None
+    ingredient: list[Ingredient] = []
+
+
+class _MedicationRecord(Struct):
+    """What the three medication resources share: medication[x] and contained Medications
+    (read only when a `#id` reference points to one)."""
+
+    status: Code
+    id: FhirId | None = None
+    meta: ResourceMeta | None = None
+    subject: Reference | None = None
+    medicationCodeableConcept: CodeableConcept | None = None  # noqa: N815
+    medicationReference: Reference | None = None  # noqa: N815
+    contained: list[dict[str, Any]] = []
+
+    def _check_medication(self) -> None:
+        _one_of(self, "medication", ("CodeableConcept", "Reference"))
+        if self.medicationCodeableConcept is None and self.medicationReference is None:
+            raise ValueError("medication[x] is required")
+
+
+class MedicationStatement(_MedicationRecord):
+    resource_type: ClassVar[str] = "MedicationStatement"
+    effectiveDateTime: DateTime | None = None  # noqa: N815
+    effectivePeriod: Period | None = None  # noqa: N815
+
+    def __post_init__(self) -> None:
+        self._check_medication()
+        _one_of(self, "effective", ("DateTime", "Period"))
+
+
+class MedicationRequest(_MedicationRecord):
+    resource_type: ClassVar[str] = "MedicationRequest"
+    intent: Code = ""  # required by FHIR; checked in __post_init__ for a clear message
+    authoredOn: DateTime | None = None  # noqa: N815
+    dispenseRequest: DispenseRequest | None = None  # noqa: N815
+    dosageInstruction: list[Dosage] = []  # noqa: N815
+
+    def __post_init__(self) -> None:
+        self._check_medication()
+        if not self.intent:
+            raise ValueError("intent is required")
+
+
+class MedicationAdministration(_MedicationRecord):
+    resource_type: ClassVar[str] = "MedicationAdministration"
+    effectiveDateTime: DateTime | None = None  # noqa: N815
+    effectivePeriod: Period | None = None  # noqa: N815
+
+    def __post_init__(self) -> None:
+        self._check_medication()
+        _one_of(self, "effective", ("DateTime", "Period"))
+
+
+class Procedure(Struct):
+    resource_type: ClassVar[str] = "Procedure"
+    status: Code
+    id: FhirId | None = None
+    meta: ResourceMeta | None = None
+    subject: Reference | None = None
+    code: CodeableConcept | None = None
+    performedDateTime: DateTime | None = None  # noqa: N815
+    performedPeriod: Period | None = None  # noqa: N815
+    performedString: Any = None  # noqa: N815
+    performedAge: Any = None  # noqa: N815
+    performedRange: Any = None  # noqa: N815
+
+    def __post_init__(self) -> None:
+        _one_of(self, "performed", ("DateTime", "Period", "String", "Age", "Range"))
+
+
+RESOURCE_TYPES: dict[str, type[Struct]] = {
+    model.resource_type: model
+    for model in (
+        Observation,
+        MedicationStatement,
+        MedicationRequest,
+        MedicationAdministration,
+        Procedure,
+        Medication,
+    )
+}
+
+
+class NotValidFhir(ValueError):
+    """A read element breaks the FHIR R4 rules; the message names the element and the rule,
+    never the value."""
+
+
+_AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+_REGEX = re.compile(r"`str` matching regex '(?P<pattern>.*)'", re.DOTALL)
+
+
+def _reason(error: msgspec.ValidationError) -> str:
+    text = str(error)
+    match = _AT.match(text)
+    message, path = (match["message"], match["path"].lstrip(".")) if match else (text, "")
+    regex = _REGEX.search(message)
+    if regex:
+        pattern = regex["pattern"].encode().decode("unicode_escape")
+        name = _TYPE_NAMES.get(pattern, "the required form")
+        message = f"does not have the form of a FHIR {name}"
+    return f"not valid FHIR R4: {path or '(resource)'}: {message[:120]}"
+
+
+def read_resource(raw: dict[str, Any]) -> Any:
+    """The read elements of a resource of one of `RESOURCE_TYPES`, checked; `NotValidFhir`
+    names the first element that breaks the rules."""
+    try:
+        return msgspec.convert(raw, RESOURCE_TYPES[raw["resourceType"]], dec_hook=_decode_hook)
+    except msgspec.ValidationError as error:
+        raise NotValidFhir(_reason(error)) from None
+
+
+# Dates ----------------------------------------------------------------------------------------
+
+
+def parse_datetime(text: str) -> dt.date | dt.datetime | None:
+    """A checked FHIR dateTime/instant as a day or, with a time, an aware datetime; None when
+    it is less precise than a day (a year, a year and month). `ValueError` for a date the
+    calendar does not have (the regexes allow 2024-02-30)."""
+    if len(text) < 10:
+        return None
+    day = dt.date.fromisoformat(text[:10])
+    if len(text) == 10:
+        return day
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        if text[17:19] == "60":  # a leap second: the day is right, the time not representable
+            return day
+        raise
