@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from . import routes
 from .auth import Authenticator, load_trusted_issuers
 from .config import Settings, settings_from_env
+from .json_response import FastJsonProvider
 from .request_log import configure_logging
 from .service import CdsHooksService
 from .sql_store import SqlStore, StoreUnavailable
@@ -42,9 +43,9 @@ def create_app(
             settings = settings.with_overrides(config)
     configure_logging(settings.log_level)
     app = Flask(__name__)
+    app.json = FastJsonProvider(app)
     app.config["CDS_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
     store = _open_store(settings)
     app.extensions["wm_igm_store"] = store
     app.extensions["wm_igm_service"] = CdsHooksService(settings, store)

@@ -91,11 +91,17 @@ def _decode_hook(wanted: type, value: Any) -> Any:
     raise NotImplementedError
 
 
-def _one_of(resource: Any, element: str, choices: tuple[str, ...]) -> None:
-    given = [name for name in choices if getattr(resource, element + name) is not None]
-    if len(given) > 1:
-        names = ", ".join(element + name for name in given)
-        raise ValueError(f"{element}[x] is given more than once ({names})")
+def _choices(element: str, *types: str) -> tuple[str, frozenset[str]]:
+    return element, frozenset(element + name for name in types)
+
+
+def _one_of(raw: dict[str, Any], choices: tuple[tuple[str, frozenset[str]], ...]) -> None:
+    """FHIR: a choice element [x] appears once, in one type."""
+    for element, names in choices:
+        given = names & raw.keys()
+        if len(given) > 1:
+            names = ", ".join(sorted(given))
+            raise NotValidFhir(f"not valid FHIR R4: {element}[x]: given more than once ({names})")
 
 
 # Datatypes -------------------------------------------------------------------------------
@@ -131,7 +137,7 @@ class Period(Struct):
 
 
 class ResourceMeta(Struct):
-    lastUpdated: Instant | None = None  # noqa: N815 (FHIR's element name)
+    lastUpdated: Instant | None = None
 
 
 class ReferenceRange(Struct):
@@ -139,7 +145,7 @@ class ReferenceRange(Struct):
 
 
 class TimingRepeat(Struct):
-    boundsPeriod: Period | None = None  # noqa: N815
+    boundsPeriod: Period | None = None
 
 
 class Timing(Struct):
@@ -151,72 +157,59 @@ class Dosage(Struct):
 
 
 class DispenseRequest(Struct):
-    validityPeriod: Period | None = None  # noqa: N815
-    numberOfRepeatsAllowed: UnsignedInt | None = None  # noqa: N815
-    expectedSupplyDuration: Quantity | None = None  # noqa: N815
+    validityPeriod: Period | None = None
+    numberOfRepeatsAllowed: UnsignedInt | None = None
+    expectedSupplyDuration: Quantity | None = None
 
 
 class Ingredient(Struct):
-    itemCodeableConcept: CodeableConcept | None = None  # noqa: N815
-    itemReference: Reference | None = None  # noqa: N815
+    itemCodeableConcept: CodeableConcept | None = None
+    itemReference: Reference | None = None
 
     def __post_init__(self) -> None:
-        _one_of(self, "item", ("CodeableConcept", "Reference"))
+        if self.itemCodeableConcept is not None and self.itemReference is not None:
+            raise ValueError("item[x] is given more than once")
 
 
 # Resources ---------------------------------------------------------------------------------
-# Elements whose type is `Any` are only tested for presence (one choice of [x] at a time);
-# their content is not read.
+# Elements whose type is `Any` are only tested for presence; their content is not read.
+# `CHOICES` are the choice elements [x] the rules read: each may be given in one type only.
 
-_VALUE_CHOICES = (
-    "Quantity",
-    "CodeableConcept",
-    "String",
-    "Boolean",
-    "Integer",
-    "Range",
-    "Ratio",
-    "SampledData",
-    "Time",
-    "DateTime",
-    "Period",
-)
+_MEDICATION = _choices("medication", "CodeableConcept", "Reference")
+_EFFECTIVE = _choices("effective", "DateTime", "Period")
 
 
 class Observation(Struct):
     resource_type: ClassVar[str] = "Observation"
+    CHOICES: ClassVar = (
+        _choices("effective", "DateTime", "Period", "Timing", "Instant"),
+        _choices(
+            "value",
+            *("Quantity", "CodeableConcept", "String", "Boolean", "Integer", "Range"),
+            *("Ratio", "SampledData", "Time", "DateTime", "Period"),
+        ),
+    )
     status: Code
     code: CodeableConcept
     id: FhirId | None = None
     meta: ResourceMeta | None = None
     subject: Reference | None = None
-    effectiveDateTime: DateTime | None = None  # noqa: N815
-    effectivePeriod: Period | None = None  # noqa: N815
-    effectiveTiming: Any = None  # noqa: N815
-    effectiveInstant: Any = None  # noqa: N815
+    effectiveDateTime: DateTime | None = None
+    effectivePeriod: Period | None = None
     issued: Instant | None = None
-    valueQuantity: Quantity | None = None  # noqa: N815
-    valueCodeableConcept: CodeableConcept | None = None  # noqa: N815
-    valueString: String | None = None  # noqa: N815
-    valueBoolean: Any = None  # noqa: N815
-    valueInteger: Any = None  # noqa: N815
-    valueRange: Any = None  # noqa: N815
-    valueRatio: Any = None  # noqa: N815
-    valueSampledData: Any = None  # noqa: N815
-    valueTime: Any = None  # noqa: N815
-    valueDateTime: Any = None  # noqa: N815
-    valuePeriod: Any = None  # noqa: N815
-    dataAbsentReason: CodeableConcept | None = None  # noqa: N815
+    valueQuantity: Quantity | None = None
+    valueCodeableConcept: CodeableConcept | None = None
+    valueString: String | None = None
+    valueInteger: Any = None
+    valueRatio: Any = None
+    dataAbsentReason: CodeableConcept | None = None
     interpretation: list[CodeableConcept] = []
-    referenceRange: list[ReferenceRange] = []  # noqa: N815
-
-    def __post_init__(self) -> None:
-        _one_of(self, "effective", ("DateTime", "Period", "Timing", "Instant"))
-        _one_of(self, "value", _VALUE_CHOICES)
+    referenceRange: list[ReferenceRange] = []
 
 
 class Medication(Struct):
     resource_type: ClassVar[str] = "Medication"
+    CHOICES: ClassVar = ()
     id: FhirId | None = None
     meta: ResourceMeta | None = None
     code: CodeableConcept | None = None
@@ -231,64 +224,53 @@ class _MedicationRecord(Struct):
     id: FhirId | None = None
     meta: ResourceMeta | None = None
     subject: Reference | None = None
-    medicationCodeableConcept: CodeableConcept | None = None  # noqa: N815
-    medicationReference: Reference | None = None  # noqa: N815
+    medicationCodeableConcept: CodeableConcept | None = None
+    medicationReference: Reference | None = None
     contained: list[dict[str, Any]] = []
 
-    def _check_medication(self) -> None:
-        _one_of(self, "medication", ("CodeableConcept", "Reference"))
+    def __post_init__(self) -> None:
         if self.medicationCodeableConcept is None and self.medicationReference is None:
             raise ValueError("medication[x] is required")
 
 
 class MedicationStatement(_MedicationRecord):
     resource_type: ClassVar[str] = "MedicationStatement"
-    effectiveDateTime: DateTime | None = None  # noqa: N815
-    effectivePeriod: Period | None = None  # noqa: N815
-
-    def __post_init__(self) -> None:
-        self._check_medication()
-        _one_of(self, "effective", ("DateTime", "Period"))
+    CHOICES: ClassVar = (_MEDICATION, _EFFECTIVE)
+    effectiveDateTime: DateTime | None = None
+    effectivePeriod: Period | None = None
 
 
 class MedicationRequest(_MedicationRecord):
     resource_type: ClassVar[str] = "MedicationRequest"
+    CHOICES: ClassVar = (_MEDICATION,)
     intent: Code = ""  # required by FHIR; checked in __post_init__ for a clear message
-    authoredOn: DateTime | None = None  # noqa: N815
-    dispenseRequest: DispenseRequest | None = None  # noqa: N815
-    dosageInstruction: list[Dosage] = []  # noqa: N815
+    authoredOn: DateTime | None = None
+    dispenseRequest: DispenseRequest | None = None
+    dosageInstruction: list[Dosage] = []
 
     def __post_init__(self) -> None:
-        self._check_medication()
+        super().__post_init__()
         if not self.intent:
             raise ValueError("intent is required")
 
 
 class MedicationAdministration(_MedicationRecord):
     resource_type: ClassVar[str] = "MedicationAdministration"
-    effectiveDateTime: DateTime | None = None  # noqa: N815
-    effectivePeriod: Period | None = None  # noqa: N815
-
-    def __post_init__(self) -> None:
-        self._check_medication()
-        _one_of(self, "effective", ("DateTime", "Period"))
+    CHOICES: ClassVar = (_MEDICATION, _EFFECTIVE)
+    effectiveDateTime: DateTime | None = None
+    effectivePeriod: Period | None = None
 
 
 class Procedure(Struct):
     resource_type: ClassVar[str] = "Procedure"
+    CHOICES: ClassVar = (_choices("performed", "DateTime", "Period", "String", "Age", "Range"),)
     status: Code
     id: FhirId | None = None
     meta: ResourceMeta | None = None
     subject: Reference | None = None
     code: CodeableConcept | None = None
-    performedDateTime: DateTime | None = None  # noqa: N815
-    performedPeriod: Period | None = None  # noqa: N815
-    performedString: Any = None  # noqa: N815
-    performedAge: Any = None  # noqa: N815
-    performedRange: Any = None  # noqa: N815
-
-    def __post_init__(self) -> None:
-        _one_of(self, "performed", ("DateTime", "Period", "String", "Age", "Range"))
+    performedDateTime: DateTime | None = None
+    performedPeriod: Period | None = None
 
 
 RESOURCE_TYPES: dict[str, type[Struct]] = {
@@ -328,8 +310,10 @@ def _reason(error: msgspec.ValidationError) -> str:
 def read_resource(raw: dict[str, Any]) -> Any:
     """The read elements of a resource of one of `RESOURCE_TYPES`, checked; `NotValidFhir`
     names the first element that breaks the rules."""
+    model = RESOURCE_TYPES[raw["resourceType"]]
+    _one_of(raw, model.CHOICES)
     try:
-        return msgspec.convert(raw, RESOURCE_TYPES[raw["resourceType"]], dec_hook=_decode_hook)
+        return msgspec.convert(raw, model, dec_hook=_decode_hook)
     except msgspec.ValidationError as error:
         raise NotValidFhir(_reason(error)) from None
 

@@ -1,9 +1,9 @@
 """Step 3 of a call: raw prefetch JSON to the checked FHIR R4 elements the rules read.
 
 Each resource is read on its own (`fhir_elements`), so one whose read elements break the
-FHIR rules is left out and reported instead of failing the request. Resources that belong to another patient are left out
-before they are even parsed: mixing two patients' data is the worst failure this service
-can have (clinical-rules.md §3).
+FHIR rules is left out and reported instead of failing the request. Resources that belong
+to another patient are left out before they are even read: mixing two patients' data is
+the worst failure this service can have (clinical-rules.md §3).
 """
 
 from __future__ import annotations
@@ -92,7 +92,6 @@ def _is_wm_observation(raw: dict[str, Any]) -> bool:
         if is_loinc and isinstance(code, str) and code in OBSERVATION_CODES:
             return True
     return False
-
 
 
 def _candidates(

@@ -301,7 +301,8 @@ def _resolve_medication(resource: Any, reference: str | None, medications: dict[
         return None
     if reference.startswith("#"):
         for contained in resource.contained:
-            if contained.get("resourceType") == "Medication" and contained.get("id") == reference[1:]:
+            is_medication = contained.get("resourceType") == "Medication"
+            if is_medication and contained.get("id") == reference[1:]:
                 try:
                     return read_resource(contained)
                 except NotValidFhir as error:
