@@ -14,7 +14,7 @@ from flask import Flask
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
-from . import routes
+from . import gc_pause, routes
 from .auth import Authenticator, load_trusted_issuers
 from .config import Settings, settings_from_env
 from .json_response import FastJsonProvider
@@ -79,6 +79,8 @@ def create_app(
         methods=["GET", "POST", "OPTIONS"],
         max_age=86400,
     )
+    app.before_request(gc_pause.pause)
+    app.teardown_request(gc_pause.resume)
     app.before_request(routes.start_timer)
     app.before_request(routes.loopback_only)
     app.after_request(routes.log_response)

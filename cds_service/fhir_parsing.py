@@ -16,7 +16,7 @@ from typing import Any
 
 from .clinical.models import Exclusion
 from .clinical.valuesets import LOINC_SYSTEM, OBSERVATION_CODES
-from .fhir_elements import RESOURCE_TYPES, Medication, NotValidFhir, read_resource
+from .fhir_elements import RESOURCE_TYPES, ElementReader, Medication, NotValidFhir
 
 _PATIENT_REFERENCE = re.compile(
     r"(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?"
@@ -33,6 +33,7 @@ class ParsedResources:
     medications: dict[str, Medication] = field(default_factory=dict)  # "Medication/id" -> model
     excluded: list[Exclusion] = field(default_factory=list)
     other_patient_count: int = 0
+    _reader: ElementReader = field(default_factory=ElementReader)
     _pending: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
 
     def models(self, resource_type: str) -> Iterator[tuple[str, Any]]:
@@ -44,7 +45,7 @@ class ParsedResources:
 
     def _validate(self, reference: str, raw: dict[str, Any]) -> Any:
         try:
-            return read_resource(raw)
+            return self._reader.read(raw)
         except NotValidFhir as error:
             self.excluded.append(Exclusion(reference, str(error)))
         return None

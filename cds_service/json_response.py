@@ -17,5 +17,10 @@ class FastJsonProvider(DefaultJSONProvider):
 
     def response(self, *args: Any, **kwargs: Any) -> Any:
         document = self._prepare_response_obj(args, kwargs)
-        body = msgspec.json.encode(document, enc_hook=self.default)
+        body = msgspec.json.encode(document, enc_hook=self._convert)
         return self._app.response_class(body, mimetype=self.mimetype)
+
+    def _convert(self, value: Any) -> Any:
+        if isinstance(value, str):  # a str subclass (msgspec writes exact str only)
+            return str(value)
+        return self.default(value)

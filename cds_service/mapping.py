@@ -34,6 +34,7 @@ from .clinical.valuesets import (
     IFE_POSITIVE_INTERPRETATIONS,
     IMMUNOFIXATION_LOINC,
     LOINC_SYSTEM,
+    PREFERRED_M_SPIKE_LOINC,
     SERIES_BY_LOINC,
     SERUM_VISCOSITY_LOINC,
     WmDrug,
@@ -63,6 +64,7 @@ COUNTED_REQUEST_INTENTS = frozenset(
 # Supply durations in these UCUM units convert to days; anything else is not guessed.
 DAYS_PER_DURATION_UNIT = {"d": 1, "wk": 7}
 _COMPARATORS = frozenset({"<", "<=", ">", ">="})
+SERIES_CODES = frozenset(SERIES_BY_LOINC)
 IFE_UNREADABLE = "immunofixation result could not be read"
 
 
@@ -141,7 +143,7 @@ def _upper_limit_of_normal(observation: Any) -> Decimal | None:
     return None
 
 
-def _lab_result(observation: Any, series: Series, reference: str) -> LabResult:
+def _lab_result(observation: Any, series: Series, code: str, reference: str) -> LabResult:
     if observation.dataAbsentReason is not None:
         reason = observation.dataAbsentReason.text or _first_display(observation.dataAbsentReason)
         raise _Excluded(f"no value (data absent: {reason or 'reason not given'})")
@@ -157,15 +159,18 @@ def _lab_result(observation: Any, series: Series, reference: str) -> LabResult:
     if comparator is not None and comparator not in _COMPARATORS:
         raise _Excluded(f"comparator '{comparator}' cannot be read")
     when = _observation_when(observation)
+    moment = _moment(when, "date")
+    if moment is None:
+        raise _Excluded(f"date '{when}' is not precise to the day")
     return LabResult(
         reference=reference,
         series=series,
-        day=to_day(when, "date"),
+        day=moment.date() if isinstance(moment, dt.datetime) else moment,
         value_mg_dl=value,
-        comparator=comparator,
+        comparator=str(comparator) if comparator is not None else None,
         uln_mg_dl=_upper_limit_of_normal(observation) if series == Series.TOTAL_IGM else None,
-        code=next(iter(_loinc_codes(observation) & set(SERIES_BY_LOINC)), None),
-        drawn_at=_with_time(when, "date"),
+        code=code,
+        drawn_at=moment if isinstance(moment, dt.datetime) else None,
     )
 
 
@@ -247,7 +252,10 @@ def map_observation(
         return _immunofixation(observation, reference)
     if is_viscosity:
         return _viscosity(observation, reference)
-    return _lab_result(observation, series.pop(), reference)
+    # Both M-spike codes on one result: §3.1 prefers 33358-3.
+    series_codes = codes & SERIES_CODES
+    code = PREFERRED_M_SPIKE_LOINC if PREFERRED_M_SPIKE_LOINC in series_codes else min(series_codes)
+    return _lab_result(observation, series.pop(), str(code), reference)
 
 
 # Treatment ---------------------------------------------------------------------------------
