@@ -100,6 +100,7 @@ class CardContext:
     today: date
     unavailable: tuple[str, ...] = ()  # prefetch keys that could not be read
     unit: DisplayUnit = MG_DL
+    smart_launch_url: str | None = None  # the trend app, when it is configured
 
 
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -399,6 +400,14 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
             "type": "absolute",
         }
     )
+    if context.smart_launch_url:
+        links.append(
+            {
+                "label": "IgM course over time (app)",
+                "url": context.smart_launch_url,
+                "type": "smart",
+            }
+        )
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": response_summary(assessment, context.today, context.unavailable, context.unit),

@@ -20,6 +20,7 @@ from .config import Settings, settings_from_env
 from .json_response import FastJsonProvider
 from .request_log import configure_logging
 from .service import CdsHooksService
+from .smart import routes as smart_routes
 from .sql_store import SqlStore, StoreUnavailable
 from .store import open_store
 
@@ -66,6 +67,7 @@ def create_app(
     app.extensions["wm_igm_today"] = today
     app.register_blueprint(routes.cds)
     app.register_blueprint(routes.pages)
+    app.register_blueprint(smart_routes.smart)
     # The CDS Hooks sandbox runs in a browser and sends Authorization: answer preflight.
     # With authentication off, only loopback pages (and configured origins) may call:
     # otherwise any web page open in the developer's browser could use the service.

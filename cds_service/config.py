@@ -7,12 +7,19 @@ package reads `os.environ`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 CRITERIA_PROFILES = ("iwwm6", "iwwm6-trial")
+# SMART App Launch 2.0 scopes: the EHR launch, and read access to what the rules read.
+DEFAULT_SMART_SCOPES = (
+    "launch openid fhirUser patient/Patient.rs patient/Observation.rs "
+    "patient/MedicationStatement.rs patient/MedicationRequest.rs "
+    "patient/MedicationAdministration.rs patient/Procedure.rs patient/Medication.rs"
+)
 
 
 class ConfigError(ValueError):
@@ -54,6 +61,9 @@ class Settings:
     display_unit: str = "mg/dL"
     # postgresql://… : a store shared by several instances; None: the SQLite file above.
     database_url: str | None = None
+    # The IgM trend SMART app: its client id at the EHR. None: no app, no `smart` card link.
+    smart_client_id: str | None = None
+    smart_scopes: str = DEFAULT_SMART_SCOPES
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides))
@@ -119,7 +129,29 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         display_unit=_display_unit(env, defaults.display_unit),
         database_url=_database_url(env),
+        smart_client_id=_smart_client_id(env),
+        smart_scopes=_smart_scopes(env, defaults.smart_scopes),
     )
+
+
+_PRINTABLE = re.compile(r"[\x21-\x7e]{1,200}")
+_SCOPES = re.compile(r"[\x21-\x7e]{1,200}( [\x21-\x7e]{1,200}){0,63}")
+
+
+def _smart_client_id(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("CDS_SMART_CLIENT_ID") or "").strip()
+    if not raw:
+        return None
+    if not _PRINTABLE.fullmatch(raw):
+        raise ConfigError("CDS_SMART_CLIENT_ID must be printable ASCII without spaces")
+    return raw
+
+
+def _smart_scopes(env: Mapping[str, str], default: str) -> str:
+    raw = " ".join((env.get("CDS_SMART_SCOPES") or default).split())
+    if not _SCOPES.fullmatch(raw) or "launch" not in raw.split():
+        raise ConfigError("CDS_SMART_SCOPES must be space-separated scopes including 'launch'")
+    return raw
 
 
 def _database_url(env: Mapping[str, str]) -> str | None:

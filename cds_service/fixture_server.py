@@ -4,7 +4,10 @@ For offline testing: the service's fetch-from-server path end to end, and the CD
 sandbox (or any FHIR client) pointed at local data. Supports `metadata`, instance reads,
 and search by patient (and code) for the prefetch templates' resource types, by GET and
 by `POST _search`, with searchset Bundles and paging. It is a test tool, not a FHIR server
-for patient data: it serves every resource to anyone who asks.
+for patient data: without `--smart` it serves every resource to anyone who asks.
+
+With `--smart` it is also a SMART App Launch simulator (`smart_simulator.py`), and its FHIR
+API then answers only with an access token it issued, for that token's patient.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 from .fhir_parsing import subject_patient_id
+from .smart_simulator import SmartSimulator
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -85,9 +89,20 @@ def _effective(resource: dict[str, Any]) -> str:
     )
 
 
-def create_fixture_app(directory: Path) -> Flask:
+def create_fixture_app(directory: Path, smart: bool = False) -> Flask:
     store = load_resources(directory)
     app = Flask(__name__)
+    if smart:
+
+        def owner(resource_type: str, resource_id: str) -> str | None:
+            resource = store.get(resource_type, {}).get(resource_id)
+            if resource is None:
+                return None
+            if resource_type == "Patient":
+                return resource_id
+            return subject_patient_id(resource, None) or ""
+
+        SmartSimulator(set(store.get("Patient", {})), owner).register(app)
 
     @app.get("/fhir/metadata")
     def metadata() -> Response:
@@ -185,6 +200,7 @@ def create_fixture_app(directory: Path) -> Flask:
         # The CDS Hooks sandbox reads FHIR from the browser.
         response.headers["Access-Control-Allow-Origin"] = "*"
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         return response
 
     app.extensions["fixture_store"] = store
@@ -202,17 +218,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument(
+        "--smart",
+        action="store_true",
+        help="also simulate a SMART App Launch server; the FHIR API then needs its tokens",
+    )
     parser.add_argument("directory", nargs="?", type=Path, default=None, metavar="DIR")
     args = parser.parse_args(argv)
     directory = args.directory or default_directory()
     if not directory.is_dir():
         print(f"cds-fixture-server: {directory} is not a directory", file=sys.stderr)
         return 2
-    app = create_fixture_app(directory)
+    app = create_fixture_app(directory, smart=args.smart)
     server = make_server(args.host, args.port, app, threaded=True)
     count = sum(len(v) for v in app.extensions["fixture_store"].values())
+    smart = " with a SMART launch simulator" if args.smart else ""
     print(
-        f"FHIR base URL: http://{args.host}:{server.server_port}/fhir ({count} resources)",
+        f"FHIR base URL: http://{args.host}:{server.server_port}/fhir ({count} resources){smart}",
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):

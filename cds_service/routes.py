@@ -40,7 +40,7 @@ def _service() -> CdsHooksService:
     return current_app.extensions["wm_igm_service"]
 
 
-def _base_url() -> str:
+def public_base_url() -> str:
     """Where the EHR called us: the JWT audience and the base of card links. Without
     CDS_PUBLIC_BASE_URL it comes from the request only on loopback, where the developer is
     the client; elsewhere a Host header would let any caller choose it."""
@@ -119,7 +119,7 @@ def authenticate() -> Response | None:
     g.issuer = None
     if authenticator is None or request.method == "OPTIONS":
         return None
-    audience = _base_url() + request.path
+    audience = public_base_url() + request.path
     try:
         g.issuer = authenticator.authenticate(request.headers.get("Authorization"), audience)
     except StoreUnavailable as error:
@@ -160,7 +160,7 @@ def call_service(service_id: str) -> Response:
         body = _json_body()
         today = current_app.extensions["wm_igm_today"]()
         result = _service().evaluate(
-            body, today, _base_url(), stats, _allowed_fhir_servers(), service_id
+            body, today, public_base_url(), stats, _allowed_fhir_servers(), service_id
         )
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)

@@ -24,7 +24,7 @@ from cards.text import DISPLAY_UNITS
 
 from .clinical.assessment import assess_response
 from .clinical.criteria import profile_named
-from .clinical.models import Exclusion, PatientRecord
+from .clinical.models import Assessment, Exclusion, PatientRecord
 from .clinical.monitoring import monitoring_due
 from .clinical.order_check import check_anti_cd20_order
 from .config import Settings
@@ -64,6 +64,18 @@ class CallStats:
     fetch_seconds: float | None = None  # time spent completing the prefetch, when it fetched
     today: date | None = None  # the day the assessment was made for
     issued: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, category)
+
+
+@dataclass(frozen=True)
+class TrendView:
+    """What the SMART app's page shows: the assessment and the cards' words, with the record
+    it was made from (for the chart)."""
+
+    assessment: Assessment
+    record: PatientRecord
+    cards: list[dict[str, Any]]
+    unavailable: tuple[str, ...]
+    context: CardContext
 
 
 class _PerProcess:
@@ -213,6 +225,7 @@ class CdsHooksService:
             today,
             tuple(unavailable),
             DISPLAY_UNITS[self.settings.display_unit],
+            f"{base_url}/smart/launch" if self.settings.smart_client_id else None,
         )
 
     def _patient_view(
@@ -230,6 +243,28 @@ class CdsHooksService:
         context = self._context(request, base_url, today, prefetch.unavailable)
         stats.excluded = len(assessment.excluded)
         return build_cards(assessment, due, context, self.profile)
+
+    def trend(
+        self, fhir_server: str, access_token: str, patient_id: str, today: date, base_url: str
+    ) -> TrendView:
+        """The SMART app's use case: the patient-view steps on data fetched from the EHR with
+        the app's token (every page), the same assessment and card text, and what the chart
+        needs. Raises `PrefetchUnavailable` when the IgM results cannot be read."""
+        request = {
+            "hook": HOOK,
+            "context": {"patientId": patient_id},
+            "fhirServer": fhir_server,
+            "fhirAuthorization": {"access_token": access_token, "token_type": "Bearer"},
+            "prefetch": {},
+        }
+        definition = SERVICES[SERVICE_ID]
+        stats = CallStats()
+        record, prefetch = self._read_patient(request, definition, stats, (fhir_server,))
+        assessment = assess_response(record, self.profile, today)
+        due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
+        context = self._context(request, base_url, today, prefetch.unavailable)
+        cards = build_cards(assessment, due, context, self.profile)
+        return TrendView(assessment, record, cards, tuple(prefetch.unavailable), context)
 
     def _order_check(
         self,

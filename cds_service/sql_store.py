@@ -12,6 +12,7 @@ client retries) and never lets a token through without its replay check.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from contextlib import AbstractContextManager
@@ -50,6 +51,10 @@ SCHEMA = (
     PRIMARY KEY (iss, jti)
 )""",
     "CREATE INDEX IF NOT EXISTS seen_jti_expires ON seen_jti (expires)",
+    """CREATE TABLE IF NOT EXISTS shared_secret (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)""",
 )
 
 
@@ -158,6 +163,20 @@ class SqlStore:
             self._last_purge = now
         cutoff = int(time.time()) - JTI_GRACE_SECONDS
         self._execute(connection, "DELETE FROM seen_jti WHERE expires < ?", (cutoff,))
+
+    def shared_secret(self, name: str) -> str:
+        """A random key made once for all instances on this store (the first to ask makes
+        it; everyone reads the same), e.g. to sign the SMART app's launch state."""
+        with self._connection() as connection:
+            self._execute(
+                connection,
+                "INSERT INTO shared_secret (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (name, secrets.token_urlsafe(32)),
+            )
+            row = self._execute(
+                connection, "SELECT value FROM shared_secret WHERE name = ?", (name,)
+            ).fetchone()
+        return row[0]
 
     def ping(self) -> None:
         """Raises `StoreUnavailable` when the store cannot be read (for readiness)."""

@@ -197,6 +197,7 @@ class _Assessor:
         self.excluded.extend(history.excluded)
         self.anti_cd20_starts = history.anti_cd20_starts
         self.line = history.current_line(today)
+        self.lines = tuple(line for line in history.lines if line.start <= today)
 
     # §3.1 ULN ---------------------------------------------------------------------------------
     def uln(self, result: LabResult) -> tuple[Decimal, bool]:
@@ -853,6 +854,8 @@ class _Assessor:
             criteria=self.profile.label,
             category=category,
             series=series,
+            values=tuple(self.values[series]) if series is not None else (),
+            lines=self.lines,
             percent_change=change,
             change_is_bound=bound,
             baseline=baseline,

@@ -310,6 +310,10 @@ class Assessment:
     # §7: no recent total IgM, and the newest older one was >= 4000 mg/dL.
     old_high_igm: LabResult | None = None
     rise_after_cr: bool = False  # §4.5: a rise after CR was discounted: repeat immunofixation
+    # For drawing the course (the SMART app): the series' values as the rules used them (one
+    # per day, §3.1), and every line of therapy that has started (§3.5), oldest first.
+    values: tuple[LabResult, ...] = ()
+    lines: tuple[TherapyLine, ...] = ()
 
     @property
     def therapy_start(self) -> date | None:

@@ -1,0 +1,218 @@
+"""The SMART App Launch 2.0 EHR launch of the trend app, done on the server.
+
+A public client with PKCE (S256): `begin` discovers the EHR's authorization server from
+`{iss}/.well-known/smart-configuration` and builds the authorize redirect; `finish`
+exchanges the code for an access token. The state between the two (state, PKCE verifier,
+`iss`, the token endpoint) travels in a signed cookie that expires after
+`LAUNCH_SECONDS`, so any worker of any instance can finish a launch (the signing key is in
+the shared store). The access token is returned to the caller for one request and is never
+logged, stored or sent to the browser.
+
+https://hl7.org/fhir/smart-app-launch/app-launch.html
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from .. import strict_json
+from ..url_policy import UrlRefused, is_loopback_host, origin
+
+# A launch left longer than this (at the EHR's login, say) must start again.
+LAUNCH_SECONDS = 600
+_TIMEOUT_SECONDS = 5.0
+_MAX_ANSWER_BYTES = 256 * 1024
+_PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_SALT = "wm-igm-smart-launch"
+
+
+class LaunchError(Exception):
+    """The launch cannot go on; the message is for the user (never a token or a value the
+    EHR sent), `status` the HTTP status of the page that says so."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class LaunchState:
+    iss: str
+    state: str
+    verifier: str
+    token_endpoint: str
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """What the token endpoint granted. `access_token` is for this request only."""
+
+    access_token: str
+    patient: str
+    scope: str
+
+
+def _endpoint(value: Any, what: str) -> str:
+    """An endpoint from the configuration: absolute, unambiguous, https unless loopback."""
+    if not isinstance(value, str) or not value:
+        raise LaunchError(f"the EHR's SMART configuration has no {what}", 502)
+    try:
+        scheme, host, _ = origin(value)
+    except UrlRefused:
+        raise LaunchError(f"the EHR's SMART configuration has an unusable {what}", 502) from None
+    if scheme != "https" and not is_loopback_host(host):
+        raise LaunchError(f"the EHR's {what} is not https", 502)
+    return value
+
+
+def _get_json(session: requests.Session, url: str, **kwargs: Any) -> Any:
+    with session.request(
+        kwargs.pop("method", "GET"),
+        url,
+        timeout=_TIMEOUT_SECONDS,
+        allow_redirects=False,
+        stream=True,
+        **kwargs,
+    ) as response:
+        body = response.raw.read(_MAX_ANSWER_BYTES + 1, decode_content=True)
+        status = response.status_code
+    if len(body) > _MAX_ANSWER_BYTES:
+        raise LaunchError("the EHR's answer is too large", 502)
+    try:
+        document = strict_json.loads(body)
+    except ValueError:
+        document = None
+    return status, document
+
+
+def discover(iss: str, session: requests.Session) -> tuple[str, str]:
+    """(authorization endpoint, token endpoint) from `iss`'s SMART configuration."""
+    url = iss.rstrip("/") + "/.well-known/smart-configuration"
+    try:
+        status, document = _get_json(session, url, headers={"Accept": "application/json"})
+    except requests.RequestException:
+        raise LaunchError("the EHR's FHIR server could not be reached", 502) from None
+    if status != 200 or not isinstance(document, dict):
+        raise LaunchError("the EHR's FHIR server gives no SMART configuration", 502)
+    methods = document.get("code_challenge_methods_supported")
+    if isinstance(methods, list) and "S256" not in methods:
+        raise LaunchError("the EHR does not support PKCE with S256, which this app needs", 502)
+    return (
+        _endpoint(document.get("authorization_endpoint"), "authorization endpoint"),
+        _endpoint(document.get("token_endpoint"), "token endpoint"),
+    )
+
+
+def _challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def begin(
+    iss: str,
+    launch: str,
+    client_id: str,
+    scopes: str,
+    redirect_uri: str,
+    session: requests.Session,
+) -> tuple[str, LaunchState]:
+    """The authorize URL to redirect the browser to, and the state to keep until it is back."""
+    authorize, token = discover(iss, session)
+    state = LaunchState(
+        iss=iss,
+        state=secrets.token_urlsafe(24),
+        verifier=secrets.token_urlsafe(48),  # 64 characters, within PKCE's 43-128
+        token_endpoint=token,
+    )
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "launch": launch,
+            "scope": scopes,
+            "state": state.state,
+            "aud": iss,
+            "code_challenge": _challenge(state.verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+    separator = "&" if "?" in authorize else "?"
+    return f"{authorize}{separator}{query}", state
+
+
+def finish(
+    state: LaunchState,
+    returned_state: str | None,
+    code: str | None,
+    client_id: str,
+    redirect_uri: str,
+    session: requests.Session,
+) -> Authorization:
+    """Exchange the authorization code for an access token (with the PKCE verifier)."""
+    if not returned_state or not secrets.compare_digest(returned_state, state.state):
+        raise LaunchError("this page does not belong to the launch in progress: launch again")
+    if not code:
+        raise LaunchError("the EHR sent no authorization code: launch again")
+    try:
+        status, document = _get_json(
+            session,
+            state.token_endpoint,
+            method="POST",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "client_id": client_id,
+                "code_verifier": state.verifier,
+            },
+            headers={"Accept": "application/json"},
+        )
+    except requests.RequestException:
+        raise LaunchError("the EHR's authorization server could not be reached", 502) from None
+    if status != 200 or not isinstance(document, dict):
+        raise LaunchError(f"the EHR did not grant access (HTTP {status})", 502)
+    token, patient = document.get("access_token"), document.get("patient")
+    if not isinstance(token, str) or not token:
+        raise LaunchError("the EHR's answer has no access token", 502)
+    if not isinstance(patient, str) or not _PATIENT_ID.fullmatch(patient):
+        raise LaunchError("the EHR did not say which patient to show (no patient context)", 502)
+    scope = document.get("scope")
+    return Authorization(token, patient, scope if isinstance(scope, str) else "")
+
+
+class StateCookie:
+    """The launch state, signed and time-limited, as a cookie value."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+
+    def dump(self, state: LaunchState) -> str:
+        return self._serializer.dumps(asdict(state))
+
+    def load(self, value: str | None) -> LaunchState:
+        if not value:
+            raise LaunchError(
+                "the launch has expired or was not started here: launch the app again from the EHR"
+            )
+        try:
+            fields = self._serializer.loads(value, max_age=LAUNCH_SECONDS)
+        except SignatureExpired:
+            raise LaunchError(
+                "the launch took too long and has expired: launch the app again from the EHR"
+            ) from None
+        except BadSignature:
+            raise LaunchError("the launch state is not valid: launch the app again") from None
+        try:
+            return LaunchState(**fields)
+        except TypeError:
+            raise LaunchError("the launch state is not valid: launch the app again") from None

@@ -1,0 +1,158 @@
+"""The trend app's HTTP routes: `GET /smart/launch` and `GET /smart/app` (contract "SMART app").
+
+Thin: the launch is `launch.py`, the data and the assessment the service's `trend`, the page
+`page.py`. Every answer is an HTML page a clinician can read, errors included; none carries
+the access token, and none is cached.
+"""
+
+from __future__ import annotations
+
+import re
+
+import requests
+from flask import Blueprint, Response, current_app, redirect, request
+
+from ..prefetch import PrefetchUnavailable
+from ..routes import public_base_url
+from ..sql_store import StoreUnavailable
+from ..url_policy import UrlRefused, origin
+from . import launch as smart_launch
+from .page import render_problem, render_trend
+
+smart = Blueprint("smart", __name__)
+
+STATE_COOKIE = "wm_igm_smart_launch"
+APP_PATH = "/smart/app"
+_OAUTH_ERROR = re.compile(r"[a-z_]{1,40}")
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    # No script at all; inline style only; nothing loaded from elsewhere.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "base-uri 'none'; form-action 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _page(html: str, status: int = 200) -> Response:
+    response = Response(html, status=status, mimetype="text/html")
+    response.headers.update(_SECURITY_HEADERS)
+    return response
+
+
+def _problem(message: str, status: int, title: str | None = None) -> Response:
+    html = render_problem(message, title) if title else render_problem(message)
+    return _page(html, status)
+
+
+def _state_cookie() -> smart_launch.StateCookie:
+    return smart_launch.StateCookie(current_app.extensions["wm_igm_store"].shared_secret("smart"))
+
+
+def _issuer_allowed(iss: str) -> bool:
+    """contract "SMART app": a configured FHIR server of a trusted issuer, or any with
+    authentication off (development)."""
+    try:
+        origin(iss)
+    except UrlRefused:
+        return False
+    authenticator = current_app.extensions["wm_igm_auth"]
+    if authenticator is None:
+        return True
+    return any(issuer.allows_fhir_server(iss) for issuer in authenticator.issuers.values())
+
+
+@smart.before_request
+def configured() -> Response | None:
+    if not current_app.config["CDS_SETTINGS"].smart_client_id:
+        return _problem("The IgM course app is not set up on this service.", 404)
+    return None
+
+
+@smart.get("/smart/launch")
+def launch() -> Response:
+    settings = current_app.config["CDS_SETTINGS"]
+    iss, launch_id = request.args.get("iss", ""), request.args.get("launch", "")
+    if not iss or not launch_id:
+        return _problem(
+            "Open this app from the EHR: it must be launched with the EHR's 'iss' and "
+            "'launch' parameters.",
+            400,
+        )
+    if not _issuer_allowed(iss):
+        return _problem(
+            "This app may not read from the FHIR server it was launched with. The service's "
+            "operator can add it to the trusted issuers' FHIR servers.",
+            403,
+            title="Launch refused",
+        )
+    base = public_base_url()
+    try:
+        authorize_url, state = smart_launch.begin(
+            iss, launch_id, settings.smart_client_id, settings.smart_scopes,
+            base + APP_PATH, requests.Session(),
+        )  # fmt: skip
+        cookie = _state_cookie().dump(state)
+    except smart_launch.LaunchError as error:
+        return _problem(str(error), error.status)
+    except StoreUnavailable:
+        return _problem("The service cannot start a launch right now: try again shortly.", 503)
+    response = redirect(authorize_url, 302)
+    secure = base.startswith("https://")
+    response.set_cookie(
+        STATE_COOKIE,
+        cookie,
+        max_age=smart_launch.LAUNCH_SECONDS,
+        path=APP_PATH,
+        httponly=True,
+        secure=secure,
+        # Cross-site (an EHR that frames the app) needs None, which browsers allow on https
+        # only; on plain-http development the top-level redirect works with Lax.
+        samesite="None" if secure else "Lax",
+    )
+    response.headers.update(_SECURITY_HEADERS)
+    return response
+
+
+@smart.get(APP_PATH)
+def app_page() -> Response:
+    response = _app_page()
+    response.delete_cookie(STATE_COOKIE, path=APP_PATH)  # a launch is finished once
+    return response
+
+
+def _app_page() -> Response:
+    settings = current_app.config["CDS_SETTINGS"]
+    error = request.args.get("error")
+    if error is not None:
+        code = f" ({error})" if _OAUTH_ERROR.fullmatch(error) else ""
+        return _problem(
+            f"Access was not granted in the EHR{code}, so the IgM course cannot be shown. "
+            "Launch the app again and allow access to read the patient's results.",
+            403,
+            title="Access not granted",
+        )
+    base = public_base_url()
+    service = current_app.extensions["wm_igm_service"]
+    today = current_app.extensions["wm_igm_today"]()
+    try:
+        state = _state_cookie().load(request.cookies.get(STATE_COOKIE))
+        granted = smart_launch.finish(
+            state, request.args.get("state"), request.args.get("code"),
+            settings.smart_client_id, base + APP_PATH, requests.Session(),
+        )  # fmt: skip
+        view = service.trend(state.iss, granted.access_token, granted.patient, today, base)
+    except smart_launch.LaunchError as error:
+        return _problem(str(error), error.status)
+    except PrefetchUnavailable:
+        return _problem(
+            "The patient's laboratory results could not be read from the EHR's FHIR server, "
+            "so nothing can be shown. Try again; if it persists, the EHR's FHIR server is "
+            "not answering.",
+            502,
+        )
+    except StoreUnavailable:
+        return _problem("The service cannot finish a launch right now: try again shortly.", 503)
+    return _page(render_trend(view, service.profile, today))

@@ -1,0 +1,395 @@
+"""The IgM trend SMART app (contract "SMART app"): the EHR launch end to end against
+`cds-fixture-server --smart`, both on real loopback HTTP servers, and every error a user can
+meet. A `requests` session plays the browser here (it keeps cookies per host and path, as a
+browser does); `test_smart_app_browser.py` does the same launches in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from cds_service.app import create_app
+from cds_service.fixture_server import create_fixture_app
+from cds_service.smart import launch as smart_launch
+from cds_service.smart.routes import STATE_COOKIE
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+CLIENT_ID = "wm-igm-trend-test"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def patient_and_day(name: str) -> tuple[str, date]:
+    document = fixture(name)
+    return document["context"]["patientId"], date.fromisoformat(
+        document["extension"]["wm-igm-as-of"]
+    )
+
+
+class Served:
+    """A WSGI app on a loopback port in a thread; stopped on every path."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def ehr() -> Iterator[Served]:
+    """`cds-fixture-server --smart`'s app: the EHR's FHIR server and authorization server."""
+    served = Served(create_fixture_app(FIXTURES, smart=True))
+    try:
+        yield served
+    finally:
+        served.close()
+
+
+class Today:
+    day = date(2026, 11, 30)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory) -> Iterator[Served]:
+    database = tmp_path_factory.mktemp("smart") / "store.sqlite3"
+    app = create_app(
+        {"feedback_db": database, "smart_client_id": CLIENT_ID}, today=lambda: Today.day
+    )
+    served = Served(app)
+    try:
+        yield served
+    finally:
+        served.close()
+
+
+def launch(service: Served, ehr: Served, launch_id: str, **extra: str) -> requests.Response:
+    """What the EHR does with a `smart` card link: open it with `iss` and `launch`."""
+    session = requests.Session()
+    params = {"iss": f"{ehr.url}/fhir", "launch": launch_id, **extra}
+    return session.get(f"{service.url}/smart/launch", params=params, timeout=60)
+
+
+def launched(service: Served, ehr: Served, name: str) -> requests.Response:
+    patient, day = patient_and_day(name)
+    Today.day = day
+    response = launch(service, ehr, patient)
+    assert response.status_code == 200, text_of(response)
+    return response
+
+
+def text_of(response: requests.Response) -> str:
+    return unescape(re.sub(r"<[^>]+>", " ", response.text))
+
+
+def count(html: str, css_class: str) -> int:
+    return len(re.findall(rf'class="[^"]*\b{re.escape(css_class)}\b[^"]*"', html))
+
+
+# Launching from a card ------------------------------------------------------------------------
+
+
+def test_the_card_links_to_the_app_only_when_it_is_configured(make_app):
+    request = fixture("01-e1-zanubrutinib-pr")
+    for client_id, expected in ((CLIENT_ID, 1), (None, 0)):
+        app = make_app(date(2025, 1, 12), smart_client_id=client_id)
+        card = app.test_client().post("/cds-services/wm-igm-response", json=request)
+        links = card.get_json()["cards"][0]["links"]
+        smart = [link for link in links if link["type"] == "smart"]
+        assert len(smart) == expected
+        if smart:
+            assert smart[0]["url"] == "http://localhost/smart/launch"
+
+
+def test_founding_example_ends_on_the_chart_with_its_category_and_values(service, ehr):
+    response = launched(service, ehr, "01-e1-zanubrutinib-pr")
+    html, text = response.text, text_of(response)
+    assert response.url.startswith(f"{service.url}/smart/app?")
+    assert "Partial response (PR)" in text and "-56.2%" in text
+    assert "<svg" in html and 'role="img"' in html and "<title" in html
+    rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td><td>([^<]+)</td>", html)
+    assert ("5100 mg/dL" in [value for _, value in rows]) and (
+        "2233 mg/dL" in [value for _, value in rows]
+    )
+    assert count(html, "point") == len(rows)  # every value drawn, every value listed
+    assert count(html, "baseline") >= 2  # the baseline point and its line
+    assert 'class="level pr"' in html and 'class="level progression"' in html
+    assert "zanubrutinib" in text
+    assert "doi.org/10.1111/bjh.12102" in html  # the criteria, with their source
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert "<script" not in html
+
+
+def test_an_add_on_line_is_drawn_with_its_regimen(service, ehr):
+    html = launched(service, ehr, "25-e12-rituximab-added-to-ibrutinib").text
+    labels = re.findall(r'<text class="band-label"[^>]*>([^<]+)</text>', html)
+    assert any("ibrutinib" in label and "rituximab" in label for label in labels), labels
+    assert count(html, "flare") >= 1  # rituximab opened a flare window
+
+
+def test_a_flare_window_is_shaded(service, ehr):
+    response = launched(service, ehr, "06-e6-rituximab-flare")
+    assert count(response.text, "flare") >= 1
+    assert "rituximab flare window" in response.text
+    assert "pubmed.ncbi.nlm.nih.gov/15493038" in response.text  # Ghobrial 2004, the source
+
+
+def test_a_plasma_exchange_is_marked(service, ehr):
+    response = launched(service, ehr, "12-plasmapheresis-latest")
+    assert count(response.text, "exchange") >= 1
+    assert "plasma exchange" in text_of(response)
+
+
+def test_a_progression_shows_the_progression_line_and_how_far_the_latest_is(service, ehr):
+    response = launched(service, ehr, "07-e7-progression-bdr")
+    text = text_of(response)
+    assert "Progressive disease (PD)" in text
+    assert 'class="level progression"' in response.text
+    assert re.search(r"Latest \S+ mg/dL \(\d{4}-\d\d-\d\d\) is .* the progression line", text)
+
+
+def test_a_patient_without_igm_is_told_so(service, ehr):
+    response = launched(service, ehr, "17-no-wm-data")
+    assert "No IgM or M-spike result could be used" in text_of(response)
+    assert "<svg" not in response.text
+
+
+def test_values_left_out_are_listed_with_why(service, ehr):
+    response = launched(service, ehr, "20-left-out-data")
+    listed = re.findall(r'<ul id="excluded">(.*?)</ul>', response.text, re.S)
+    assert listed and listed[0].count("<li>") >= 1
+
+
+# The token stays on the server ---------------------------------------------------------------
+
+
+def test_the_token_is_never_in_the_page_the_cookies_or_the_logs(service, ehr, capfd, caplog):
+    simulator = ehr.app.extensions["smart_simulator"]
+    before = set(simulator.tokens)
+    patient, Today.day = patient_and_day("01-e1-zanubrutinib-pr")
+    session = requests.Session()
+    seen: list[str] = []
+    step = session.get(
+        f"{service.url}/smart/launch",
+        params={"iss": f"{ehr.url}/fhir", "launch": patient},
+        allow_redirects=False,
+        timeout=60,
+    )
+    while step.is_redirect:
+        seen += [step.headers.get("Location", ""), *step.headers.get_all("Set-Cookie")] if hasattr(
+            step.headers, "get_all"
+        ) else [step.headers.get("Location", ""), step.headers.get("Set-Cookie", "")]
+        step = session.get(step.headers["Location"], allow_redirects=False, timeout=60)
+    assert step.status_code == 200 and "Partial response (PR)" in text_of(step)
+    (token,) = set(simulator.tokens) - before
+    seen += [step.text, json.dumps(dict(step.headers)), *session.cookies.values()]
+    out, err = capfd.readouterr()
+    seen += [out, err, caplog.text]
+    assert len(token) > 20
+    assert not [where for where in seen if token in where]
+
+
+def test_the_state_cookie_is_signed_short_lived_and_kept_to_the_app_path(service, ehr):
+    patient, Today.day = patient_and_day("01-e1-zanubrutinib-pr")
+    response = requests.get(
+        f"{service.url}/smart/launch",
+        params={"iss": f"{ehr.url}/fhir", "launch": patient},
+        allow_redirects=False,
+        timeout=60,
+    )
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(f"{STATE_COOKIE}=")
+    assert "HttpOnly" in cookie and "Path=/smart/app" in cookie
+    assert f"Max-Age={smart_launch.LAUNCH_SECONDS}" in cookie
+    location = response.headers["Location"]
+    assert location.startswith(f"{ehr.url}/smart/authorize?")
+    assert "code_challenge_method=S256" in location and f"client_id={CLIENT_ID}" in location
+
+
+# Errors a user can understand ------------------------------------------------------------------
+
+
+def test_a_refused_iss(service):
+    response = requests.get(
+        f"{service.url}/smart/launch",
+        params={"iss": "http://127.0.0.1:1\\@example.org/fhir", "launch": "x"},
+        timeout=60,
+    )
+    assert response.status_code == 403 and "Launch refused" in response.text
+
+
+def test_an_iss_no_trusted_issuer_names_is_refused(tmp_path, ehr):
+    issuers = tmp_path / "issuers.json"
+    issuers.write_text(
+        json.dumps(
+            {
+                "issuers": [
+                    {
+                        "iss": "https://ehr.example",
+                        "algorithms": ["ES384"],
+                        "jwks_url": "https://ehr.example/jwks",
+                        "fhir_servers": ["https://ehr.example/fhir"],
+                    }
+                ]
+            }
+        )
+    )
+    app = create_app(
+        {
+            "feedback_db": tmp_path / "s.sqlite3",
+            "smart_client_id": CLIENT_ID,
+            "trusted_issuers": issuers,
+        }
+    )
+    client = app.test_client()
+    refused = client.get("/smart/launch", query_string={"iss": f"{ehr.url}/fhir", "launch": "p"})
+    assert refused.status_code == 403 and b"may not read from the FHIR server" in refused.data
+
+
+def test_a_denied_authorization(service, ehr):
+    response = launch(service, ehr, "no-such-patient")
+    assert response.status_code == 403
+    assert "Access not granted" in response.text and "(access_denied)" in response.text
+
+
+def test_an_expired_launch(service, ehr, monkeypatch):
+    patient, Today.day = patient_and_day("01-e1-zanubrutinib-pr")
+    session = requests.Session()
+    params = {"iss": f"{ehr.url}/fhir", "launch": patient}
+    first = session.get(
+        f"{service.url}/smart/launch", params=params, allow_redirects=False, timeout=60
+    )
+    back = session.get(first.headers["Location"], allow_redirects=False, timeout=60)
+    monkeypatch.setattr(smart_launch, "LAUNCH_SECONDS", 1)
+    time.sleep(2.2)  # itsdangerous timestamps have one-second resolution
+    page = session.get(back.headers["Location"], timeout=60)
+    assert page.status_code == 400 and "expired" in page.text
+
+
+def test_a_page_opened_without_a_launch(service):
+    response = requests.get(f"{service.url}/smart/app?code=abc&state=def", timeout=60)
+    assert response.status_code == 400 and "launch the app again" in response.text
+
+
+def test_a_forged_state_is_refused(service, ehr):
+    patient, Today.day = patient_and_day("01-e1-zanubrutinib-pr")
+    session = requests.Session()
+    params = {"iss": f"{ehr.url}/fhir", "launch": patient}
+    first = session.get(
+        f"{service.url}/smart/launch", params=params, allow_redirects=False, timeout=60
+    )
+    back = session.get(first.headers["Location"], allow_redirects=False, timeout=60)
+    forged = re.sub(r"state=[^&]+", "state=forged", back.headers["Location"])
+    page = session.get(forged, timeout=60)
+    assert page.status_code == 400 and "does not belong to the launch" in page.text
+
+
+def test_without_a_client_id_there_is_no_app(make_app):
+    response = make_app().test_client().get("/smart/launch?iss=http://127.0.0.1/fhir&launch=x")
+    assert response.status_code == 404 and b"not set up" in response.data
+
+
+def test_a_launch_without_iss_or_launch(service):
+    response = requests.get(f"{service.url}/smart/launch", timeout=60)
+    assert response.status_code == 400 and "Open this app from the EHR" in response.text
+
+
+# A FHIR server that fails ----------------------------------------------------------------------
+
+
+def _failing_ehr(fhir, failing: set[str]) -> None:
+    """pytest-httpserver as an EHR that launches at once and whose `failing` searches
+    answer 500; the observations are E1's."""
+    from werkzeug import Request, Response
+
+    base = fhir.url_for("/fhir")
+    observations = [
+        entry
+        for entry in fixture("01-e1-zanubrutinib-pr")["prefetch"]["observations"]["entry"]
+    ]
+    statements = fixture("01-e1-zanubrutinib-pr")["prefetch"]["medicationStatements"]
+
+    def configuration(_: Request) -> Response:
+        body = {
+            "authorization_endpoint": fhir.url_for("/authorize"),
+            "token_endpoint": fhir.url_for("/token"),
+            "code_challenge_methods_supported": ["S256"],
+        }
+        return Response(json.dumps(body), content_type="application/json")
+
+    def authorize(request: Request) -> Response:
+        target = f"{request.args['redirect_uri']}?code=c1&state={request.args['state']}"
+        return Response(status=302, headers={"Location": target})
+
+    def token(_: Request) -> Response:
+        body = {"access_token": "t-1234567890-secret", "token_type": "Bearer", "patient": "p1"}
+        return Response(json.dumps(body), content_type="application/json")
+
+    def search(request: Request) -> Response:
+        kind = request.path.rsplit("/", 1)[-1]
+        if kind in failing:
+            return Response("down", status=500)
+        patient = "wm-01-e1-zanubrutinib-pr"
+        if kind == "Observation":
+            entries = observations
+        elif kind == "MedicationStatement":
+            entries = statements["entry"]
+        else:
+            entries = []
+        text = json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": entries})
+        return Response(text.replace(patient, "p1"), content_type="application/fhir+json")
+
+    fhir.expect_request("/fhir/.well-known/smart-configuration").respond_with_handler(
+        configuration
+    )
+    fhir.expect_request("/authorize").respond_with_handler(authorize)
+    fhir.expect_request("/token", method="POST").respond_with_handler(token)
+    fhir.expect_request(re.compile(r"/fhir/[A-Za-z]+")).respond_with_handler(search)
+    assert base
+
+
+def test_a_fhir_server_that_fails_for_the_results(service, fhir):
+    _failing_ehr(fhir, {"Observation"})
+    Today.day = date(2025, 1, 12)
+    response = requests.get(
+        f"{service.url}/smart/launch",
+        params={"iss": fhir.url_for("/fhir"), "launch": "L1"},
+        timeout=60,
+    )
+    assert response.status_code == 502
+    assert "laboratory results could not be read" in response.text
+    assert "t-1234567890-secret" not in response.text
+
+
+def test_a_fhir_server_that_fails_for_medications_says_what_could_not_be_read(service, fhir):
+    _failing_ehr(fhir, {"MedicationRequest", "MedicationAdministration"})
+    Today.day = date(2025, 1, 12)
+    response = requests.get(
+        f"{service.url}/smart/launch",
+        params={"iss": fhir.url_for("/fhir"), "launch": "L1"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    text = text_of(response)
+    assert "Could not be read from the EHR: medication orders, medication administrations" in text
+    assert "Partial response (PR)" in text  # what could be read is still shown
