@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -22,8 +22,14 @@ from cards.text import DisplayUnit
 from ..clinical.criteria import CriteriaProfile
 from ..clinical.models import Assessment, Category, DrugClass, LabResult, Plasmapheresis
 
-WIDTH, HEIGHT = 800, 440
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 48  # margins around the plot area
+# Two sizes, switched by the page's CSS: text stays about 12 px both in a 1200 px window and
+# in a 400 px panel (an 800-unit-wide drawing shrunk to 400 px would halve it).
+WIDE = (800, 440)
+NARROW = (420, 360)
+LEFT, TOP, BOTTOM = 56, 28, 40  # margins around the plot area
+# The reference lines are labelled in a gutter right of the plot, clear of the points.
+GUTTER = {WIDE: 150, NARROW: 96}
+LABEL_GAP = 13  # labels closer than this are moved apart
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Level:
     y: float
     label: str
     kind: str  # "baseline", "mr", "pr", "vgpr", "progression"
+    short: str  # for the gutter: "PR 2550"
+    label_y: float = 0.0  # where its label sits, moved apart from its neighbours
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,7 @@ def build_chart(
     profile: CriteriaProfile,
     today: date,
     unit: DisplayUnit,
+    size: tuple[int, int] = WIDE,
 ) -> Chart | None:
     """The chart, or None when there is no value to draw."""
     values = list(assessment.values)
@@ -152,7 +161,8 @@ def build_chart(
     first = min([v.day for v in values] + [line.start for line in assessment.lines])
     start, end = first - timedelta(days=30), today + timedelta(days=30)
     days = max((end - start).days, 1)
-    x0, y0, x1, y1 = LEFT, TOP, WIDTH - RIGHT, HEIGHT - BOTTOM
+    width, height = size
+    x0, y0, x1, y1 = LEFT, TOP, width - GUTTER.get(size, 120), height - BOTTOM
 
     def x(day: date) -> float:
         clamped = min(max(day, start), end)
@@ -185,15 +195,26 @@ def build_chart(
         )
     levels = []
     if assessment.baseline is not None:
+        baseline_text = _value_text(assessment.baseline, unit)
         levels.append(
             Level(
                 y(assessment.baseline.value_mg_dl),
-                f"baseline {_value_text(assessment.baseline, unit)}",
+                f"baseline {baseline_text}",
                 "baseline",
+                f"baseline {unit.result(assessment.baseline)}",
             )
         )
     for kind, label, level in levels_mg_dl:
-        levels.append(Level(y(level), f"{label} ({unit.figure(level)} {unit.label})", kind))
+        name = "PD line" if kind == "progression" else kind.upper()
+        levels.append(
+            Level(
+                y(level),
+                f"{label} ({unit.figure(level)} {unit.label})",
+                kind,
+                f"{name} {unit.figure(level)}",
+            )
+        )
+    levels = _spread(levels)
     bands = _bands(assessment, profile, today, x)
     marks = tuple(
         Mark(x(p.day), f"plasma exchange {p.day.isoformat()}")
@@ -201,15 +222,15 @@ def build_chart(
         if start <= p.day <= end
     )
     return Chart(
-        width=WIDTH,
-        height=HEIGHT,
+        width=width,
+        height=height,
         plot=(x0, y0, x1, y1),
         points=tuple(points),
         path=" ".join(f"{p.x},{p.y}" for p in points),
         levels=tuple(levels),
         bands=bands,
         marks=marks,
-        x_ticks=_date_ticks(start, end, x),
+        x_ticks=_date_ticks(start, end, x, 8 if width >= 600 else 4),
         y_ticks=tuple(
             Tick(round(y1 - (y1 - y0) * k * step / top, 1), _figure(k * step))
             for k in range(round(top / step) + 1)
@@ -218,6 +239,17 @@ def build_chart(
         title=_title(assessment),
         description=_description(assessment, values, unit),
     )
+
+
+def _spread(levels: list[Level]) -> list[Level]:
+    """Labels at least LABEL_GAP apart, in the order of their lines (top to bottom)."""
+    placed: list[Level] = []
+    for level in sorted(levels, key=lambda level: level.y):
+        at = level.y + 4
+        if placed and at - placed[-1].label_y < LABEL_GAP:
+            at = placed[-1].label_y + LABEL_GAP
+        placed.append(replace(level, label_y=round(at, 1)))
+    return placed
 
 
 def _value_text(result: LabResult, unit: DisplayUnit) -> str:
@@ -229,11 +261,16 @@ def _bands(
 ) -> tuple[Band, ...]:
     bands: list[Band] = []
     flare = timedelta(days=profile.flare_window_days)
-    for row, line in enumerate(assessment.lines):
+    lines = assessment.lines
+    for row, line in enumerate(lines):
         ends = [c.end for c in line.main_courses if c.end is not None]
         ongoing = line.ongoing_on(today) or not ends
         last = today if ongoing else max(ends)
-        label = " + ".join(line.regimen) + (" (ongoing)" if ongoing else "")
+        following = lines[row + 1].start if row + 1 < len(lines) else None
+        replaced = following is not None and following <= last
+        if replaced:
+            last = following  # the next line (an add-on, a new regimen) takes over here
+        label = " + ".join(line.regimen) + (" (ongoing)" if ongoing and not replaced else "")
         bands.append(Band(x(line.start), x(last), label, "line", row % 2))
         for course in line.courses:
             for hold in course.holds:
@@ -262,16 +299,16 @@ def _bands(
     return tuple(bands)
 
 
-def _date_ticks(start: date, end: date, x: Callable[[date], float]) -> tuple[Tick, ...]:
+def _date_ticks(start: date, end: date, x: Callable[[date], float], most: int) -> tuple[Tick, ...]:
     years = end.year - start.year
     ticks = []
     if years >= 2:
-        stride = max(1, math.ceil(years / 8))
+        stride = max(1, math.ceil(years / most))
         for year in range(start.year + 1, end.year + 1, stride):
             ticks.append(Tick(x(date(year, 1, 1)), str(year)))
     else:
         month = date(start.year, start.month, 1)
-        stride = 1 if (end - start).days <= 200 else 3
+        stride = 1 if (end - start).days <= 200 else 3 if most >= 8 else 6
         while month <= end:
             if month >= start and (month.month - 1) % stride == 0:
                 ticks.append(Tick(x(month), month.strftime("%b %Y")))

@@ -19,7 +19,7 @@ from cards.text import DisplayUnit
 from ..clinical.criteria import CriteriaProfile
 from ..clinical.models import Assessment, LabResult
 from ..service import TrendView
-from .chart import build_chart, thresholds
+from .chart import NARROW, WIDE, build_chart, thresholds
 
 # Where the drawn windows come from (clinical-rules.md §4.6, §3.6), for the legend.
 FLARE_SOURCE = (
@@ -103,13 +103,16 @@ def _note(result: LabResult, assessment: Assessment) -> str:
 def render_trend(view: TrendView, profile: CriteriaProfile, today: date) -> str:
     assessment = view.assessment
     unit = view.context.unit
-    chart = build_chart(assessment, view.record.plasmaphereses, profile, today, unit)
+    plasmaphereses = view.record.plasmaphereses
+    wide = build_chart(assessment, plasmaphereses, profile, today, unit, WIDE)
+    narrow = build_chart(assessment, plasmaphereses, profile, today, unit, NARROW)
     card = view.cards[0] if view.cards else None
     return (
         _templates()
         .get_template("trend.html")
         .render(
-            chart=chart,
+            wide=wide,
+            narrow=narrow,
             summary=card["summary"] if card else None,
             indicator=card["indicator"] if card else "info",
             detail=_markdown().render(card["detail"]) if card and card.get("detail") else "",

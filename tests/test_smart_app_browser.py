@@ -1,0 +1,100 @@
+"""The trend app launched from a fixture patient's card link in headless Chromium, through
+`cds-fixture-server --smart`, as the CDS Hooks sandbox does it: ask the FHIR server for a
+launch id, open the card's `smart` link with `launch` and `iss`, follow the authorization
+redirects (cookies and all) to the chart page. The page is checked at 400 px and 1200 px.
+
+Set SMART_SCREENSHOTS=DIR to keep the screenshots for a look."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import struct
+from datetime import date
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from .test_caveat_pages_browser import chromium
+from .test_smart_app import Today, ehr, fixture, patient_and_day, service
+
+pytestmark = pytest.mark.browser
+__all__ = ["ehr", "service"]  # module fixtures shared with the HTTP tests
+
+CASES = {
+    "01-e1-zanubrutinib-pr": ("Partial response (PR)", "zanubrutinib"),
+    "25-e12-rituximab-added-to-ibrutinib": (None, "rituximab"),
+    "06-e6-rituximab-flare": (None, "flare window"),
+    "12-plasmapheresis-latest": (None, "plasma exchange"),
+    "07-e7-progression-bdr": ("Progressive disease (PD)", "progression"),
+}
+
+
+def card_launch_url(service_url: str, ehr_url: str, name: str) -> tuple[str, date]:
+    """The `smart` link of the patient's card, opened the way the sandbox opens it."""
+    request = fixture(name)
+    patient, day = patient_and_day(name)
+    Today.day = day
+    answer = requests.post(f"{service_url}/cds-services/wm-igm-response", json=request, timeout=60)
+    answer.raise_for_status()
+    (link,) = [x for x in answer.json()["cards"][0]["links"] if x["type"] == "smart"]
+    launch = requests.post(
+        f"{ehr_url}/fhir/_services/smart/Launch",
+        json={"launchUrl": link["url"], "parameters": {"patient": patient}},
+        timeout=60,
+    ).json()["launch_id"]
+    return f"{link['url']}?{urlencode({'launch': launch, 'iss': f'{ehr_url}/fhir'})}", day
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_launch_from_the_card_ends_on_the_chart(service, ehr, tmp_path, name):
+    summary, words = CASES[name]
+    url, _ = card_launch_url(service.url, ehr.url, name)
+    dom = chromium(tmp_path, "--dump-dom", "--window-size=1200,1600", url)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", dom))
+    assert "<svg" in dom and 'id="chart-title-wide"' in dom, dom[:2000]
+    assert 'id="summary"' in dom and 'id="values"' in dom
+    if summary:
+        assert summary in text
+    assert words in text
+    assert "<script" not in dom
+    simulator = ehr.app.extensions["smart_simulator"]
+    assert not [token for token in simulator.tokens if token in dom]
+    keep = os.environ.get("SMART_SCREENSHOTS")
+    if keep:  # for a person to look at
+        url, _ = card_launch_url(service.url, ehr.url, name)
+        shot = os.path.join(keep, f"{name}.png")
+        chromium(tmp_path / "shot", f"--screenshot={shot}", "--window-size=1000,1300", url)
+
+
+@pytest.mark.parametrize("width", [400, 1200])
+def test_screenshots_at_400_and_1200_px(service, ehr, tmp_path, width):
+    url, _ = card_launch_url(service.url, ehr.url, "01-e1-zanubrutinib-pr")
+    dom = chromium(tmp_path, "--dump-dom", f"--window-size={width},1600", url)
+    # Two drawings, one shown by width: text stays legible in a 400 px panel.
+    assert 'viewBox="0 0 800 440"' in dom and 'viewBox="0 0 420 360"' in dom
+    assert re.search(r"svg\{width:100%", dom)
+    assert dom.count('class="point') >= 2 and 'class="level pr"' in dom
+    shot = tmp_path / f"trend-{width}.png"
+    url, _ = card_launch_url(service.url, ehr.url, "01-e1-zanubrutinib-pr")
+    chromium(
+        tmp_path / "shot",
+        f"--screenshot={shot}",
+        f"--window-size={width},1400",
+        "--hide-scrollbars",
+        url,
+    )
+    data = shot.read_bytes()
+    assert png_size(data) == (width, 1400)
+    assert len(data) > 20_000  # a drawn page, not a blank one
+    keep = os.environ.get("SMART_SCREENSHOTS")
+    if keep:
+        shutil.copy(shot, os.path.join(keep, shot.name))
