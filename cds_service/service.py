@@ -33,6 +33,7 @@ from .draft_orders import read_draft_orders
 from .fhir_client import FhirClient
 from .fhir_parsing import parse_resources
 from .mapping import to_patient_record
+from .patient_banner import patient_banner
 from .prefetch import Prefetch, complete_prefetch
 from .sql_store import SqlStore, StoreUnavailable, normalise_timestamp
 from .validation import InvalidBody, check_prefetch_values, validate
@@ -76,6 +77,7 @@ class TrendView:
     cards: list[dict[str, Any]]
     unavailable: tuple[str, ...]
     context: CardContext
+    banner: str | None = None  # the patient's name and birth date, to confirm who this is
 
 
 class _PerProcess:
@@ -264,7 +266,8 @@ class CdsHooksService:
         due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
         context = self._context(request, base_url, today, prefetch.unavailable)
         cards = build_cards(assessment, due, context, self.profile)
-        return TrendView(assessment, record, cards, tuple(prefetch.unavailable), context)
+        banner = patient_banner(prefetch.resources.get("patient", []), patient_id)
+        return TrendView(assessment, record, cards, tuple(prefetch.unavailable), context, banner)
 
     def _order_check(
         self,

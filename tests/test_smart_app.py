@@ -125,6 +125,7 @@ def test_founding_example_ends_on_the_chart_with_its_category_and_values(service
     html, text = response.text, text_of(response)
     assert response.url.startswith(f"{service.url}/smart/app?")
     assert "Partial response (PR)" in text and "-56.2%" in text
+    assert "01 E1 Zanubrutinib Pr Fixture, born 1955-06-01" in text  # the patient banner
     assert "<svg" in html and 'role="img"' in html and "<title" in html
     rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td><td>([^<]+)</td>", html)
     assert ("5100 mg/dL" in [value for _, value in rows]) and (
@@ -389,3 +390,17 @@ def test_a_fhir_server_that_fails_for_medications_says_what_could_not_be_read(se
     text = text_of(response)
     assert "Could not be read from the EHR: medication orders, medication administrations" in text
     assert "Partial response (PR)" in text  # what could be read is still shown
+
+
+def test_the_banner_names_only_the_launched_patient():
+    from cds_service.patient_banner import patient_banner
+
+    jane = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "name": [{"use": "old", "text": "Jane Old"}, {"given": ["Jane"], "family": "Doe"}],
+        "birthDate": "1950-01-02",
+    }
+    assert patient_banner([jane], "p1") == "Jane Doe, born 1950-01-02"
+    assert patient_banner([jane], "p2") is None
+    assert patient_banner([{**jane, "name": [{"text": "x\u0000y"}], "birthDate": 5}], "p1") is None

@@ -121,6 +121,7 @@ def render_trend(view: TrendView, profile: CriteriaProfile, today: date) -> str:
             excluded=assessment.excluded,
             unavailable=[KEY_NAMES.get(key, key) for key in view.unavailable],
             patient_id=view.context.patient_id,
+            banner=view.banner,
             today=today.isoformat(),
             criteria_source=CRITERIA_SOURCE,
             criteria_url=CRITERIA_URL,
