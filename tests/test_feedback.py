@@ -91,3 +91,12 @@ def test_invalid_feedback_is_400_and_stores_nothing(make_app, body, field, tmp_p
 def test_feedback_for_unknown_service_is_404(client):
     response = client.post("/cds-services/other/feedback", json={"feedback": [item()]})
     assert response.status_code == 404
+
+
+def test_the_shared_secret_is_made_once_and_kept(tmp_path):
+    from cds_service.feedback_store import SqliteStore
+
+    path = tmp_path / "store.sqlite3"
+    secret = SqliteStore(path).shared_secret("smart")
+    assert len(secret) >= 32
+    assert SqliteStore(path).shared_secret("smart") == secret  # another worker, a restart

@@ -67,6 +67,20 @@ def test_a_jti_is_inserted_once_and_expired_ones_are_purged(postgres):
     store.close()
 
 
+def test_every_instance_reads_the_same_shared_secret(postgres):
+    """The SMART app's launch cookie is signed with it: a launch begun on one instance is
+    finished on another."""
+    first, second = PostgresStore(postgres.url), PostgresStore(postgres.url)
+    try:
+        secret = first.shared_secret("smart")
+        assert len(secret) >= 32
+        assert second.shared_secret("smart") == secret == first.shared_secret("smart")
+        assert first.shared_secret("other") != secret
+    finally:
+        first.close()
+        second.close()
+
+
 def _prepare(url, barrier, failures):
     barrier.wait()
     try:
