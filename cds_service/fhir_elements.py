@@ -18,7 +18,7 @@ import datetime as dt
 import math
 import re
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -145,9 +145,51 @@ class Reference(Struct):
     display: String | None = None
 
 
+# Required bindings of FHIR R4 whose codes the rules act on: a code outside them is no code
+# the rules can judge (https://hl7.org/fhir/R4/valueset-quantity-comparator.html and the
+# status value sets of each resource).
+QuantityComparator = Literal["<", "<=", ">=", ">"]
+ObservationStatus = Literal[
+    "registered", "preliminary", "final", "amended", "corrected", "cancelled",
+    "entered-in-error", "unknown",
+]  # fmt: skip
+MedicationStatementStatus = Literal[
+    "active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown",
+    "not-taken",
+]  # fmt: skip
+MedicationRequestStatus = Literal[
+    "active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
+    "unknown",
+]  # fmt: skip
+# R4's medicationrequest-intent, plus `directive` from the general request-intent code system,
+# which clinical-rules.md §3.3 names as a suggestion (so it is reported as one, not refused).
+MedicationRequestIntent = Literal[
+    "proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
+    "instance-order", "option", "directive",
+]  # fmt: skip
+MedicationAdministrationStatus = Literal[
+    "in-progress", "not-done", "on-hold", "completed", "entered-in-error", "stopped", "unknown"
+]
+EventStatus = Literal[
+    "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+    "entered-in-error", "unknown",
+]  # fmt: skip
+
+
+class CodeOnly(Struct):
+    """A Coding where only the code is read (a LOINC result code, an interpretation)."""
+
+    system: Uri | None = None
+    code: Code | None = None
+
+
+class CodedConcept(Struct):
+    coding: list[CodeOnly] = []
+
+
 class Quantity(Struct):
     value: FhirDecimal | None = None
-    comparator: Code | None = None
+    comparator: QuantityComparator | None = None
     unit: String | None = None
     system: Uri | None = None
     code: Code | None = None
@@ -211,11 +253,10 @@ class Observation(Struct):
             *("Ratio", "SampledData", "Time", "DateTime", "Period"),
         ),
     )
-    status: Code
-    code: CodeableConcept
+    status: ObservationStatus
+    code: CodedConcept
     id: FhirId | None = None
     meta: ResourceMeta | None = None
-    subject: Reference | None = None
     effectiveDateTime: DateTime | None = None
     effectivePeriod: Period | None = None
     issued: Instant | None = None
@@ -225,7 +266,7 @@ class Observation(Struct):
     valueInteger: Any = None
     valueRatio: Any = None
     dataAbsentReason: CodeableConcept | None = None
-    interpretation: list[CodeableConcept] = []
+    interpretation: list[CodedConcept] = []
     referenceRange: list[ReferenceRange] = []
 
 
@@ -242,15 +283,16 @@ class _MedicationRecord(Struct):
     """What the three medication resources share: medication[x] and contained Medications
     (read only when a `#id` reference points to one)."""
 
-    status: Code
     id: FhirId | None = None
     meta: ResourceMeta | None = None
-    subject: Reference | None = None
     medicationCodeableConcept: CodeableConcept | None = None
     medicationReference: Reference | None = None
     contained: list[dict[str, Any]] = []
 
     def __post_init__(self) -> None:
+        # Required by FHIR; declared in each resource with its own value set, so checked here.
+        if getattr(self, "status", None) is None:
+            raise ValueError("status is required")
         if self.medicationCodeableConcept is None and self.medicationReference is None:
             raise ValueError("medication[x] is required")
 
@@ -258,6 +300,7 @@ class _MedicationRecord(Struct):
 class MedicationStatement(_MedicationRecord):
     resource_type: ClassVar[str] = "MedicationStatement"
     CHOICES: ClassVar = (_MEDICATION, _EFFECTIVE)
+    status: MedicationStatementStatus | None = None
     effectiveDateTime: DateTime | None = None
     effectivePeriod: Period | None = None
 
@@ -265,20 +308,22 @@ class MedicationStatement(_MedicationRecord):
 class MedicationRequest(_MedicationRecord):
     resource_type: ClassVar[str] = "MedicationRequest"
     CHOICES: ClassVar = (_MEDICATION,)
-    intent: Code = ""  # required by FHIR; checked in __post_init__ for a clear message
+    status: MedicationRequestStatus | None = None
+    intent: MedicationRequestIntent | None = None
     authoredOn: DateTime | None = None
     dispenseRequest: DispenseRequest | None = None
     dosageInstruction: list[Dosage] = []
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.intent:
+        if self.intent is None:
             raise ValueError("intent is required")
 
 
 class MedicationAdministration(_MedicationRecord):
     resource_type: ClassVar[str] = "MedicationAdministration"
     CHOICES: ClassVar = (_MEDICATION, _EFFECTIVE)
+    status: MedicationAdministrationStatus | None = None
     effectiveDateTime: DateTime | None = None
     effectivePeriod: Period | None = None
 
@@ -286,10 +331,9 @@ class MedicationAdministration(_MedicationRecord):
 class Procedure(Struct):
     resource_type: ClassVar[str] = "Procedure"
     CHOICES: ClassVar = (_choices("performed", "DateTime", "Period", "String", "Age", "Range"),)
-    status: Code
+    status: EventStatus
     id: FhirId | None = None
     meta: ResourceMeta | None = None
-    subject: Reference | None = None
     code: CodeableConcept | None = None
     performedDateTime: DateTime | None = None
     performedPeriod: Period | None = None
@@ -314,6 +358,7 @@ class NotValidFhir(ValueError):
 
 
 _AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+_ENUM = re.compile(r"^Invalid enum value .*", re.DOTALL)
 _REGEX = re.compile(r"`str` matching regex '(?P<pattern>.*)'", re.DOTALL)
 
 
@@ -326,6 +371,8 @@ def _reason(error: msgspec.ValidationError) -> str:
         pattern = regex["pattern"].encode().decode("unicode_escape")
         name = _TYPE_NAMES.get(pattern, "the required form")
         message = f"does not have the form of a FHIR {name}"
+    elif _ENUM.match(message):
+        message = "not a code of its required value set"
     return f"not valid FHIR R4: {path or '(resource)'}: {message[:120]}"
 
 

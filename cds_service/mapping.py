@@ -63,7 +63,6 @@ COUNTED_REQUEST_INTENTS = frozenset(
 )
 # Supply durations in these UCUM units convert to days; anything else is not guessed.
 DAYS_PER_DURATION_UNIT = {"d": 1, "wk": 7}
-_COMPARATORS = frozenset({"<", "<=", ">", ">="})
 SERIES_CODES = frozenset(SERIES_BY_LOINC)
 IFE_UNREADABLE = "immunofixation result could not be read"
 
@@ -155,9 +154,7 @@ def _lab_result(observation: Any, series: Series, code: str, reference: str) -> 
     value = _quantity_mg_dl(quantity)
     if value < 0:
         raise _Excluded("negative value")
-    comparator = quantity.comparator
-    if comparator is not None and comparator not in _COMPARATORS:
-        raise _Excluded(f"comparator '{comparator}' cannot be read")
+    comparator = quantity.comparator  # one of <, <=, >=, > (checked when read)
     when = _observation_when(observation)
     moment = _moment(when, "date")
     if moment is None:

@@ -85,7 +85,6 @@ IGM["code"]["coding"].append({"system": "http://example.org/local", "code": "IGM
         (("status",), 1, "status"),
         (("code", "coding"), {"system": "http://loinc.org", "code": "2472-9"}, "code.coding"),
         (("code", "coding", 1), {"system": 5, "code": "x"}, "code.coding[1].system"),
-        (("code", "text"), ["IgM"], "code.text"),
         # the reference range and interpretation
         (("referenceRange", 0, "high", "value"), "high", "referenceRange[0].high.value"),
         (("referenceRange",), {"high": {"value": 230}}, "referenceRange"),
@@ -101,10 +100,38 @@ def test_a_malformed_read_element_leaves_the_result_out_with_its_reason(path, va
     assert where in reason
 
 
-def test_a_comparator_outside_its_value_set_is_not_read():
-    # A well-formed FHIR code, but not one of <, <=, >=, >.
-    resource = changed(IGM, ("valueQuantity", "comparator"), "< =")
-    assert reason_for(resource) == "comparator '< =' cannot be read"
+@pytest.mark.parametrize(
+    "resource, key, where",
+    [
+        # Well-formed FHIR codes, outside the required value sets the rules act on.
+        (
+            changed(IGM, ("valueQuantity", "comparator"), "< ="),
+            "observations",
+            "valueQuantity.comparator",
+        ),
+        (changed(IGM, ("status",), "finalised"), "observations", "status"),
+        (
+            changed(statement("m1", "zanubrutinib", 0), ("status",), "taking"),
+            "medicationStatements",
+            "status",
+        ),
+        (
+            changed(request_for("r1", "rituximab", 0), ("intent",), "wish"),
+            "medicationRequests",
+            "intent",
+        ),
+        (
+            changed(administration("a1", "rituximab", 0), ("status",), "given"),
+            "medicationAdministrations",
+            "status",
+        ),
+        (changed(plasmapheresis("p1", 0), ("status",), "done"), "procedures", "status"),
+    ],
+)
+def test_a_code_outside_its_required_value_set_is_left_out(resource, key, where):
+    """Before, an unknown medication status such as 'taking' counted as treatment taken."""
+    reason = reason_for(resource, key=key)
+    assert reason == f"not valid FHIR R4: {where}: not a code of its required value set"
 
 
 @pytest.mark.parametrize("missing, where", [("status", "status"), ("code", "code")])
@@ -241,6 +268,16 @@ def test_noise_in_unread_elements_does_not_leave_a_result_out(name, noise):
     assert record.excluded == []
     (result,) = record.lab_results
     assert result.value_mg_dl == Decimal(5100)
+
+
+def test_unread_parts_of_read_elements_are_not_judged():
+    # A laboratory result's code is read for its LOINC codings only; the subject is checked
+    # (strictly) by the patient filter, its display never read.
+    noisy = changed(IGM, ("code", "text"), ["IgM"])
+    noisy = changed(noisy, ("code", "coding", 0, "display"), 42)
+    noisy = changed(noisy, ("subject", "display"), {"a": 1})
+    record = record_of(noisy)
+    assert record.excluded == [] and len(record.lab_results) == 1
 
 
 def test_noise_in_unread_elements_of_treatment_is_ignored():

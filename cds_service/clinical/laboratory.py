@@ -42,6 +42,9 @@ def one_value_per_day(results: list[LabResult], profile: CriteriaProfile) -> Ser
         grouped[(result.series, result.day)].append(result)
     by_day = SeriesByDay(values={series: [] for series in Series})
     for (series, day), same_day in sorted(grouped.items()):
+        if len(same_day) == 1:  # the usual day: one draw, nothing to choose or compare
+            by_day.values[series].append(same_day[0])
+            continue
         kept = _one_day(same_day)
         by_day.values[series].append(kept)
         for other in same_day:
