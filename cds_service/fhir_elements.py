@@ -423,12 +423,12 @@ def parse_datetime(text: str) -> dt.date | dt.datetime | None:
     calendar does not have (the regexes allow 2024-02-30)."""
     if len(text) < 10:
         return None
-    day = dt.date.fromisoformat(text[:10])
     if len(text) == 10:
-        return day
+        return dt.date.fromisoformat(text)
     try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return dt.datetime.fromisoformat(text)  # Python 3.11 reads "Z" and fractions
     except ValueError:
+        day = dt.date.fromisoformat(text[:10])  # a day the calendar lacks raises here
         if text[17:19] == "60":  # a leap second: the day is right, the time not representable
             return day
         raise

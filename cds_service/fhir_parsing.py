@@ -51,7 +51,9 @@ class ParsedResources:
         return None
 
 
-def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | None:
+def subject_patient_id(
+    raw: dict[str, Any], fhir_server: str | None, seen: dict[str, str | None] | None = None
+) -> str | None:
     """The patient id a resource's subject points to, or None if it cannot be told.
 
     An absolute reference counts only when it is on the request's own FHIR server: the same
@@ -65,6 +67,15 @@ def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | No
     reference = subject.get("reference")
     if not isinstance(reference, str):
         return None
+    if seen is None:
+        return _reference_patient_id(reference, fhir_server)
+    # Every resource of a patient names the same reference: read once per request.
+    if reference not in seen:
+        seen[reference] = _reference_patient_id(reference, fhir_server)
+    return seen[reference]
+
+
+def _reference_patient_id(reference: str, fhir_server: str | None) -> str | None:
     match = _PATIENT_REFERENCE.fullmatch(reference)  # "$" would let a final newline pass
     if not match:
         return None
@@ -151,6 +162,7 @@ def parse_resources(
     Medications are read at once (records refer to them); the rest when mapped.
     """
     parsed = ParsedResources()
+    owners: dict[str, str | None] = {}
     for reference, raw in _dedupe(_candidates(keyed)):
         resource_type = raw["resourceType"]
         if resource_type == "Observation" and not _is_wm_observation(raw):
@@ -160,7 +172,7 @@ def parse_resources(
             if model is not None and model.id:
                 parsed.medications[f"Medication/{model.id}"] = model
             continue
-        owner = subject_patient_id(raw, fhir_server)
+        owner = subject_patient_id(raw, fhir_server, owners)
         if owner is None:
             parsed.excluded.append(Exclusion(reference, "its patient cannot be identified"))
         elif owner != patient_id:

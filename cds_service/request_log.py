@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 LOGGER_NAME = "cds_service.requests"
+# Anything JSON has no type for is written as its text (as json.dumps(default=str) did).
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,7 +29,7 @@ class JsonFormatter(logging.Formatter):
         fields.update(getattr(record, "fields", {}))
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
-        return json.dumps(fields, default=str)
+        return _ENCODER.encode(fields).decode()
 
 
 class _StderrHandler(logging.StreamHandler):
