@@ -8,6 +8,7 @@ every path, including a failed start) ends the master and all its workers.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,20 @@ from pathlib import Path
 import requests
 
 READY_SECONDS = 90  # a worker importing pydantic models on a loaded 2-core machine is slow
+
+
+def log_records(text: str) -> list[dict]:
+    """The JSON lines of a server log, parsed (other lines, e.g. a traceback, are skipped)."""
+    records = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+    return records
+
+
+def statuses(text: str) -> list[int]:
+    return [r["status"] for r in log_records(text) if "status" in r]
 
 
 def free_port() -> int:
