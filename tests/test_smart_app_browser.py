@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import struct
-from datetime import date
 from urllib.parse import urlencode
 
 import pytest
@@ -24,29 +23,33 @@ from .test_smart_app import Today, ehr, fixture, patient_and_day, service
 pytestmark = pytest.mark.browser
 __all__ = ["ehr", "service"]  # module fixtures shared with the HTTP tests
 
+# Fixture -> words the page must show besides the category and values of the card.
 CASES = {
-    "01-e1-zanubrutinib-pr": ("Partial response (PR)", "zanubrutinib"),
-    "25-e12-rituximab-added-to-ibrutinib": (None, "rituximab"),
-    "06-e6-rituximab-flare": (None, "flare window"),
-    "12-plasmapheresis-latest": (None, "plasma exchange"),
-    "07-e7-progression-bdr": ("Progressive disease (PD)", "progression"),
+    "01-e1-zanubrutinib-pr": "zanubrutinib",
+    "25-e12-rituximab-added-to-ibrutinib": "ibrutinib + rituximab",
+    "06-e6-rituximab-flare": "flare window",
+    "12-plasmapheresis-latest": "plasma exchange",
+    "07-e7-progression-bdr": "progression",
 }
 
 
-def card_launch_url(service_url: str, ehr_url: str, name: str) -> tuple[str, date]:
-    """The `smart` link of the patient's card, opened the way the sandbox opens it."""
+def card_launch_url(service_url: str, ehr_url: str, name: str) -> tuple[str, dict]:
+    """The `smart` link of the patient's card, opened the way the sandbox opens it, and the
+    card's assessment extension."""
     request = fixture(name)
     patient, day = patient_and_day(name)
     Today.day = day
     answer = requests.post(f"{service_url}/cds-services/wm-igm-response", json=request, timeout=60)
     answer.raise_for_status()
-    (link,) = [x for x in answer.json()["cards"][0]["links"] if x["type"] == "smart"]
+    card = answer.json()["cards"][0]
+    (link,) = [x for x in card["links"] if x["type"] == "smart"]
     launch = requests.post(
         f"{ehr_url}/fhir/_services/smart/Launch",
         json={"launchUrl": link["url"], "parameters": {"patient": patient}},
         timeout=60,
     ).json()["launch_id"]
-    return f"{link['url']}?{urlencode({'launch': launch, 'iss': f'{ehr_url}/fhir'})}", day
+    query = urlencode({"launch": launch, "iss": f"{ehr_url}/fhir"})
+    return f"{link['url']}?{query}", card["extension"]["wm-igm-assessment"]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -56,15 +59,20 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_launch_from_the_card_ends_on_the_chart(service, ehr, tmp_path, name):
-    summary, words = CASES[name]
-    url, _ = card_launch_url(service.url, ehr.url, name)
+    url, assessment = card_launch_url(service.url, ehr.url, name)
+    expected = fixture(name)["extension"]["wm-igm-expected"]
+    assert assessment["category"] == expected["category"]
     dom = chromium(tmp_path, "--dump-dom", "--window-size=1200,1600", url)
-    text = html.unescape(re.sub(r"<[^>]+>", " ", dom))
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom)).split())
     assert "<svg" in dom and 'id="chart-title-wide"' in dom, dom[:2000]
     assert 'id="summary"' in dom and 'id="values"' in dom
-    if summary:
-        assert summary in text
-    assert words in text
+    # The page shows the card's category and its values, read again with the app's token.
+    summary = re.search(r'<p class="summary[^"]*" id="summary">([^<]+)</p>', dom)
+    assert summary and f"({expected['category']})" in html.unescape(summary.group(1))
+    for point in ("baseline", "nadir", "latest"):
+        if assessment.get(point):
+            assert f"{assessment[point]['date']} {assessment[point]['valueMgDl']} mg/dL" in text
+    assert CASES[name] in text
     assert "<script" not in dom
     simulator = ehr.app.extensions["smart_simulator"]
     assert not [token for token in simulator.tokens if token in dom]
