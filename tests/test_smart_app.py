@@ -272,7 +272,8 @@ def test_a_denied_authorization(service, ehr):
     assert "Access not granted" in response.text and "(access_denied)" in response.text
 
 
-def test_an_expired_launch(service, ehr, monkeypatch):
+def until_back_from_the_ehr(service: Served, ehr: Served) -> tuple[requests.Session, str]:
+    """Launch E1 and stop where the EHR sends the browser back: (session, that URL)."""
     patient, Today.day = patient_and_day("01-e1-zanubrutinib-pr")
     session = requests.Session()
     params = {"iss": f"{ehr.url}/fhir", "launch": patient}
@@ -280,9 +281,14 @@ def test_an_expired_launch(service, ehr, monkeypatch):
         f"{service.url}/smart/launch", params=params, allow_redirects=False, timeout=60
     )
     back = session.get(first.headers["Location"], allow_redirects=False, timeout=60)
+    return session, back.headers["Location"]
+
+
+def test_an_expired_launch(service, ehr, monkeypatch):
+    session, back = until_back_from_the_ehr(service, ehr)
     monkeypatch.setattr(smart_launch, "LAUNCH_SECONDS", 1)
     time.sleep(2.2)  # itsdangerous timestamps have one-second resolution
-    page = session.get(back.headers["Location"], timeout=60)
+    page = session.get(back, timeout=60)
     assert page.status_code == 400 and "expired" in page.text
 
 
@@ -292,14 +298,8 @@ def test_a_page_opened_without_a_launch(service):
 
 
 def test_a_forged_state_is_refused(service, ehr):
-    patient, Today.day = patient_and_day("01-e1-zanubrutinib-pr")
-    session = requests.Session()
-    params = {"iss": f"{ehr.url}/fhir", "launch": patient}
-    first = session.get(
-        f"{service.url}/smart/launch", params=params, allow_redirects=False, timeout=60
-    )
-    back = session.get(first.headers["Location"], allow_redirects=False, timeout=60)
-    forged = re.sub(r"state=[^&]+", "state=forged", back.headers["Location"])
+    session, back = until_back_from_the_ehr(service, ehr)
+    forged = re.sub(r"state=[^&]+", "state=forged", back)
     page = session.get(forged, timeout=60)
     assert page.status_code == 400 and "does not belong to the launch" in page.text
 
