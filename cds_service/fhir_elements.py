@@ -394,19 +394,33 @@ class ElementReader:
             raise NotValidFhir(_reason(error)) from None
 
     def _decode(self, wanted: type, value: Any) -> Any:
-        checked = self._checked.get(wanted)
-        if checked is None:
-            if wanted is FhirDecimal:
-                return _decimal(value)
+        # Called for every code, uri, string and decimal read: the seen value is the fast path.
+        if wanted is FhirDecimal:
+            return _decimal(value)
+        try:
+            return self._checked[wanted][value]
+        except KeyError:
+            return self._check(wanted, value)
+        except TypeError:  # an array or object where a primitive belongs
+            raise TypeError(f"expected a FHIR {_type_name(wanted)}") from None
+
+    def _check(self, wanted: type, value: Any) -> Any:
+        if wanted not in self._checked:
             raise NotImplementedError
         if type(value) is not str:
             raise TypeError(f"expected a FHIR {wanted.fhir_type} (a JSON string)")
-        known = checked.get(value)
-        if known is None:
-            if not wanted.pattern.search(value):
-                raise ValueError(f"does not have the form of a FHIR {wanted.fhir_type}")
-            known = checked[value] = wanted(value)
+        if not wanted.pattern.search(value):
+            raise ValueError(f"does not have the form of a FHIR {wanted.fhir_type}")
+        known = self._checked[wanted][value] = wanted(value)
         return known
+
+
+def _type_name(wanted: type) -> str:
+    return (
+        "decimal (a JSON number)"
+        if wanted is FhirDecimal
+        else f"{wanted.fhir_type} (a JSON string)"
+    )
 
 
 def read_resource(raw: dict[str, Any]) -> Any:
