@@ -90,10 +90,11 @@ def launch() -> Response:
         )
     base = public_base_url()
     try:
-        authorize_url, state = smart_launch.begin(
-            iss, launch_id, settings.smart_client_id, settings.smart_scopes,
-            base + APP_PATH, requests.Session(),
-        )  # fmt: skip
+        with requests.Session() as session:
+            authorize_url, state = smart_launch.begin(
+                iss, launch_id, settings.smart_client_id, settings.smart_scopes,
+                base + APP_PATH, session,
+            )  # fmt: skip
         cookie = _state_cookie().dump(state)
     except smart_launch.LaunchError as error:
         return _problem(str(error), error.status)
@@ -139,10 +140,11 @@ def _app_page() -> Response:
     today = current_app.extensions["wm_igm_today"]()
     try:
         state = _state_cookie().load(request.cookies.get(STATE_COOKIE))
-        granted = smart_launch.finish(
-            state, request.args.get("state"), request.args.get("code"),
-            settings.smart_client_id, base + APP_PATH, requests.Session(),
-        )  # fmt: skip
+        with requests.Session() as session:
+            granted = smart_launch.finish(
+                state, request.args.get("state"), request.args.get("code"),
+                settings.smart_client_id, base + APP_PATH, session,
+            )  # fmt: skip
         view = service.trend(state.iss, granted.access_token, granted.patient, today, base)
     except smart_launch.LaunchError as error:
         return _problem(str(error), error.status)
