@@ -365,26 +365,26 @@ def _failing_ehr(fhir, failing: set[str]) -> None:
     assert base
 
 
-def test_a_fhir_server_that_fails_for_the_results(service, fhir):
-    _failing_ehr(fhir, {"Observation"})
+def launch_at_failing_ehr(service, fhir, failing: set[str]) -> requests.Response:
+    _failing_ehr(fhir, failing)
     Today.day = date(2025, 1, 12)
-    response = requests.get(
+    return requests.get(
         f"{service.url}/smart/launch",
         params={"iss": fhir.url_for("/fhir"), "launch": "L1"},
         timeout=60,
     )
+
+
+def test_a_fhir_server_that_fails_for_the_results(service, fhir):
+    response = launch_at_failing_ehr(service, fhir, {"Observation"})
     assert response.status_code == 502
     assert "laboratory results could not be read" in response.text
     assert "t-1234567890-secret" not in response.text
 
 
 def test_a_fhir_server_that_fails_for_medications_says_what_could_not_be_read(service, fhir):
-    _failing_ehr(fhir, {"MedicationRequest", "MedicationAdministration"})
-    Today.day = date(2025, 1, 12)
-    response = requests.get(
-        f"{service.url}/smart/launch",
-        params={"iss": fhir.url_for("/fhir"), "launch": "L1"},
-        timeout=60,
+    response = launch_at_failing_ehr(
+        service, fhir, {"MedicationRequest", "MedicationAdministration"}
     )
     assert response.status_code == 200
     text = text_of(response)
