@@ -4,9 +4,11 @@ Each struct names exactly the elements of one FHIR type that mapping reads (clin
 §3). Reading a resource checks every one of those elements to the FHIR R4 rules for its
 type: the primitive regexes of https://hl7.org/fhir/R4/datatypes.html (`id`, `code`,
 `string`, `uri`, `dateTime`, `instant`), JSON numbers for `decimal`, bounds for
-`unsignedInt`, required elements, arrays where FHIR says 0..*, and one choice of `[x]` at a
-time. Elements the rules do not read are not looked at, so noise in them (an extension of an
-unknown shape, a malformed `text` narrative) cannot make a usable result vanish.
+`unsignedInt`, required elements, arrays where FHIR says 0..*, one choice of `[x]` at a
+time, and the required value sets of the codes the rules act on (statuses, intent,
+comparator). Elements the rules do not read are not looked at, so noise in them (an
+extension of an unknown shape, a malformed `text` narrative) cannot make a usable result
+vanish.
 
 Calendar validity of dates (the regexes allow 2024-02-30) is checked where a date is turned
 into a day, by `parse_datetime`, so it is still checked for every date the rules read.
@@ -86,8 +88,9 @@ _TYPE_NAMES = {ID_PATTERN: "id", DATE_TIME_PATTERN: "dateTime", INSTANT_PATTERN:
 
 
 class FhirDecimal(Decimal):
-    """A FHIR `decimal`: a JSON number, never a string. Non-integers arrive as `Decimal`
-    from the strict JSON parser (exact, bounded); integers are bounded here."""
+    """A FHIR `decimal`: a JSON number. Non-integers arrive as `Decimal` from the strict JSON
+    parser (exact, bounded); integers are bounded here; a string is read only when it has
+    exactly the decimal regex's form."""
 
     __slots__ = ()
 
