@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -312,6 +313,24 @@ def test_without_a_client_id_there_is_no_app(make_app):
 def test_a_launch_without_iss_or_launch(service):
     response = requests.get(f"{service.url}/smart/launch", timeout=60)
     assert response.status_code == 400 and "Open this app from the EHR" in response.text
+    huge = requests.get(
+        f"{service.url}/smart/launch",
+        params={"iss": "http://127.0.0.1/" + "x" * 3000, "launch": "p"},
+        timeout=60,
+    )
+    assert huge.status_code == 400
+
+
+def test_a_state_too_long_for_a_cookie_is_refused_in_words():
+    cookie = smart_launch.StateCookie("k" * 32)
+    endpoint = "http://x/" + secrets.token_urlsafe(4000)  # random: it does not compress
+    state = smart_launch.LaunchState("http://127.0.0.1/fhir", "s", "v", endpoint)
+    with pytest.raises(smart_launch.LaunchError, match="too long"):
+        cookie.dump(state)
+    short = smart_launch.LaunchState("http://127.0.0.1/fhir", "s", "v", "http://x/token")
+    assert cookie.load(cookie.dump(short)) == short
+    with pytest.raises(smart_launch.LaunchError, match="not valid"):
+        cookie.load(cookie.dump(short)[:-2] + "xx")  # tampered
 
 
 # A FHIR server that fails ----------------------------------------------------------------------

@@ -33,6 +33,8 @@ _TIMEOUT_SECONDS = 5.0
 _MAX_ANSWER_BYTES = 256 * 1024
 _PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _SALT = "wm-igm-smart-launch"
+# Browsers keep cookies up to about 4 KB: a longer state would be dropped without a word.
+MAX_COOKIE_BYTES = 3800
 
 
 class LaunchError(Exception):
@@ -197,7 +199,10 @@ class StateCookie:
         self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
 
     def dump(self, state: LaunchState) -> str:
-        return self._serializer.dumps(asdict(state))
+        value = self._serializer.dumps(asdict(state))
+        if len(value) > MAX_COOKIE_BYTES:
+            raise LaunchError("the EHR's addresses are too long to keep during the launch", 502)
+        return value
 
     def load(self, value: str | None) -> LaunchState:
         if not value:

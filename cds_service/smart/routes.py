@@ -75,7 +75,7 @@ def configured() -> Response | None:
 def launch() -> Response:
     settings = current_app.config["CDS_SETTINGS"]
     iss, launch_id = request.args.get("iss", ""), request.args.get("launch", "")
-    if not iss or not launch_id:
+    if not iss or not launch_id or len(iss) > 2000 or len(launch_id) > 2000:
         return _problem(
             "Open this app from the EHR: it must be launched with the EHR's 'iss' and "
             "'launch' parameters.",
