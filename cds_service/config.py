@@ -64,6 +64,9 @@ class Settings:
     # The IgM trend SMART app: its client id at the EHR. None: no app, no `smart` card link.
     smart_client_id: str | None = None
     smart_scopes: str = DEFAULT_SMART_SCOPES
+    # Issued-card records are written in the background at most this often (0: with each
+    # request). They serve the feedback report only; see issued_cards.py.
+    card_record_seconds: float = 0.5
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides))
@@ -79,6 +82,19 @@ def _positive_number(env: Mapping[str, str], name: str, default: float, kind: ty
         raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+def _non_negative_number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not 0 <= value <= 60:
+        raise ConfigError(f"{name}={raw!r} must be between 0 and 60 seconds")
     return value
 
 
@@ -129,6 +145,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         display_unit=_display_unit(env, defaults.display_unit),
         database_url=_database_url(env),
+        card_record_seconds=_non_negative_number(
+            env, "CDS_CARD_RECORD_SECONDS", defaults.card_record_seconds
+        ),
         smart_client_id=_smart_client_id(env),
         smart_scopes=_smart_scopes(env, defaults.smart_scopes),
     )

@@ -6,7 +6,6 @@ models -> assessment -> cards. The web layer and the replay tool both call `eval
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sqlite3
@@ -32,6 +31,7 @@ from .discovery import HOOK, SERVICE_ID, SERVICES, ServiceDefinition
 from .draft_orders import read_draft_orders
 from .fhir_client import FhirClient
 from .fhir_parsing import parse_resources
+from .issued_cards import IssuedCards
 from .mapping import to_patient_record
 from .patient_banner import patient_banner
 from .prefetch import Prefetch, complete_prefetch
@@ -106,6 +106,7 @@ class CdsHooksService:
         self.settings = settings
         self.profile = profile_named(settings.criteria)
         self.store = store
+        self.issued_cards = IssuedCards(store, settings.card_record_seconds)
         self._resources = _PerProcess(settings.fhir_max_concurrency)
 
     def _client_factory(
@@ -172,13 +173,7 @@ class CdsHooksService:
                 request, definition, today, base_url, stats, allowed_fhir_servers
             )
         issued = [(card["uuid"], *card_facts(card)) for card in cards]
-        if issued:
-            try:
-                self.store.record_cards(definition.id, issued)
-            except StoreUnavailable as error:
-                # The clinical answer does not wait for the store: only the feedback report
-                # will not know these cards' kind (it counts them as "unknown").
-                logging.getLogger("cds_service").warning("issued cards not recorded: %s", error)
+        self.issued_cards.add(definition.id, issued)
         stats.issued = [(kind, category) for _, kind, category in issued]
         stats.cards = len(cards)
         return {"cards": cards}

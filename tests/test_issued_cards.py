@@ -1,0 +1,48 @@
+"""The record of issued cards: with the request, or in the background in batches."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from cds_service.feedback_store import SqliteStore
+from cds_service.issued_cards import IssuedCards
+from cds_service.sql_store import StoreUnavailable
+
+
+def issued(store: SqliteStore) -> set[str]:
+    with store._connection() as connection:
+        return {row[0] for row in connection.execute("SELECT card_uuid FROM issued_card")}
+
+
+def test_with_the_request_when_the_interval_is_zero(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    IssuedCards(store, 0).add("svc", [("a1", "wm-igm-response", "PR")])
+    assert issued(store) == {"a1"}
+
+
+def test_in_the_background_within_the_interval_and_at_a_flush(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    cards = IssuedCards(store, 0.2)
+    cards.add("svc", [("b1", "wm-igm-response", "PR")])
+    cards.add("other", [("b2", "monitoring-due", None), ("b3", "hyperviscosity", None)])
+    deadline = time.monotonic() + 30
+    while issued(store) != {"b1", "b2", "b3"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert issued(store) == {"b1", "b2", "b3"}
+    slow = IssuedCards(store, 60)
+    slow.add("svc", [("c1", "wm-igm-response", "MR")])
+    assert "c1" not in issued(store)
+    slow.flush()  # what the worker's exit does
+    assert "c1" in issued(store)
+
+
+def test_a_store_that_cannot_be_reached_loses_the_records_with_a_warning(caplog, tmp_path):
+    class Down(SqliteStore):
+        def record_cards(self, service_id, cards):
+            raise StoreUnavailable("connection refused")
+
+    cards = IssuedCards(Down(tmp_path / "s.sqlite3"), 0)
+    with caplog.at_level(logging.WARNING, logger="cds_service"):
+        cards.add("svc", [("d1", "wm-igm-response", "PR")])  # no exception
+    assert "issued cards not recorded" in caplog.text
