@@ -64,8 +64,8 @@ class Settings:
     # The IgM trend SMART app: its client id at the EHR. None: no app, no `smart` card link.
     smart_client_id: str | None = None
     smart_scopes: str = DEFAULT_SMART_SCOPES
-    # Issued-card records are written in the background at most this often (0: with each
-    # request). They serve the feedback report only; see issued_cards.py.
+    # Issued-card records are written in batches at most this often (0: with each request).
+    # They serve the feedback report only; see issued_cards.py.
     card_record_seconds: float = 0.5
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:

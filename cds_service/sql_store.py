@@ -101,6 +101,14 @@ class SqlStore:
     def _execute(self, connection: Any, query: str, parameters: tuple = ()) -> Any:
         return connection.execute(query.replace("?", self.placeholder), parameters)
 
+    def _execute_many(self, connection: Any, query: str, rows: list[tuple]) -> None:
+        statement = query.replace("?", self.placeholder)
+        if hasattr(connection, "executemany"):  # sqlite3
+            connection.executemany(statement, rows)
+        else:  # psycopg: a cursor's executemany is pipelined (one round trip)
+            with connection.cursor() as cursor:
+                cursor.executemany(statement, rows)
+
     def store(self, service_id: str, items: list[dict[str, Any]]) -> tuple[int, int]:
         """Store feedback items in one transaction; return (newly stored, already present)."""
         received_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -126,22 +134,22 @@ class SqlStore:
         return stored, len(items) - stored
 
     def record_cards(self, service_id: str, cards: list[tuple[str, str, str | None]]) -> None:
-        """Remember issued cards: (uuid, kind, category or None), in one statement."""
+        """Remember issued cards: (uuid, kind, category or None), in one transaction. One
+        statement text whatever the number of cards, so the connection's statement cache
+        holds one prepared statement, not one per batch size."""
         if not cards:
             return
         issued_at = datetime.now(UTC).isoformat(timespec="seconds")
-        rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(cards))
-        parameters = tuple(
-            value
+        rows = [
+            (card_uuid(uuid), service_id, kind, category, issued_at)
             for uuid, kind, category in cards
-            for value in (card_uuid(uuid), service_id, kind, category, issued_at)
-        )
+        ]
         with self._connection(durable=False) as connection:
-            self._execute(
+            self._execute_many(
                 connection,
                 "INSERT INTO issued_card (card_uuid, service_id, kind, category, issued_at) "
-                f"VALUES {rows} ON CONFLICT DO NOTHING",
-                parameters,
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                rows,
             )
 
     def first_use(self, iss: str, jti: str, expires: int) -> bool:

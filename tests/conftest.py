@@ -44,7 +44,7 @@ def make_app(tmp_path) -> Callable[..., Flask]:
     def factory(today: date = FIXED_TODAY, **overrides: Any) -> Flask:
         overrides.setdefault("feedback_db", tmp_path / "feedback.sqlite3")
         # In process, issued cards are recorded with the request (tests read them at once);
-        # the background writer is tested in test_issued_cards.py and under gunicorn.
+        # batching is tested in test_issued_cards.py and under gunicorn.
         overrides.setdefault("card_record_seconds", 0)
         app = create_app(overrides, today=lambda: today)
         app.test_client_class = CheckedClient
