@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import defaultdict
 
 from .sql_store import SqlStore, StoreUnavailable
@@ -40,7 +41,7 @@ class IssuedCards:
             if self._exit_pid != os.getpid():  # first use in this (forked) worker
                 self._exit_pid = os.getpid()
                 self._pending = []  # anything inherited is the parent's to write
-                atexit.register(self.flush)
+                atexit.register(_flush_at_exit, weakref.ref(self))
             self._pending.extend((service_id, row) for row in cards)
             due = time.monotonic() - self._last_write >= self._interval
         if due:
@@ -61,3 +62,10 @@ class IssuedCards:
                 # The clinical answer never waits for the store: the feedback report will not
                 # know these cards' kind (it counts them as "unknown").
                 logging.getLogger("cds_service").warning("issued cards not recorded: %s", error)
+
+
+def _flush_at_exit(recorder: weakref.ref[IssuedCards]) -> None:
+    # Weak: the exit hook must not keep an app alive (tests build hundreds).
+    alive = recorder()
+    if alive is not None:
+        alive.flush()

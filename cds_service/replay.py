@@ -143,6 +143,7 @@ class InProcess:
                 "criteria": criteria or settings.criteria,
                 "log_level": "ERROR",  # no per-request lines or dev-mode warnings
                 "feedback_db": Path(self._scratch.name) / "feedback.sqlite3",
+                "card_record_seconds": 0,  # the scratch store goes before the process exits
                 "public_base_url": settings.public_base_url or "http://127.0.0.1:8080",
             }
         )

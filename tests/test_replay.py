@@ -119,6 +119,7 @@ def running_service(tmp_path):
             "feedback_db": tmp_path / "feedback.sqlite3",
             "public_base_url": SERVICE_BASE,
             "log_level": "WARNING",
+            "card_record_seconds": 0,
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -166,7 +167,9 @@ def test_a_response_that_breaks_the_cds_hooks_schema_is_a_failure():
 
 def test_a_service_that_ignores_the_fixtures_day_is_named_as_the_cause(capsys, tmp_path):
     # `make run` does not honour the fixtures' day: say so instead of three bare mismatches.
-    app = create_app({"feedback_db": tmp_path / "f.sqlite3", "log_level": "WARNING"})
+    app = create_app(
+        {"feedback_db": tmp_path / "f.sqlite3", "log_level": "WARNING", "card_record_seconds": 0}
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

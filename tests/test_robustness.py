@@ -334,7 +334,8 @@ def test_connection_reset_mid_body_is_412():
     try:
         from cds_service.app import create_app
 
-        client = create_app({"feedback_db": "/tmp/robust-reset.sqlite3"}).test_client()
+        settings = {"feedback_db": "/tmp/robust-reset.sqlite3", "card_record_seconds": 0}
+        client = create_app(settings).test_client()
         request = observations_request(f"http://127.0.0.1:{port}/fhir")
         response = client.post(SERVICE, json=request)
         assert response.status_code == 412

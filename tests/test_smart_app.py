@@ -74,7 +74,8 @@ class Today:
 def service(tmp_path_factory) -> Iterator[Served]:
     database = tmp_path_factory.mktemp("smart") / "store.sqlite3"
     app = create_app(
-        {"feedback_db": database, "smart_client_id": CLIENT_ID}, today=lambda: Today.day
+        {"feedback_db": database, "smart_client_id": CLIENT_ID, "card_record_seconds": 0},
+        today=lambda: Today.day,
     )
     served = Served(app)
     try:
@@ -260,6 +261,7 @@ def test_an_iss_no_trusted_issuer_names_is_refused(tmp_path, ehr):
             "feedback_db": tmp_path / "s.sqlite3",
             "smart_client_id": CLIENT_ID,
             "trusted_issuers": issuers,
+            "card_record_seconds": 0,
         }
     )
     client = app.test_client()
