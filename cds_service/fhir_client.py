@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import strict_json
+from .fhir_json import Resource, bundle_resources, loads_document, next_link
 from .url_policy import UrlRefused, on_server
 
 # One answer is read into memory before it is parsed: 8 MiB is about 5,000 typical
@@ -42,7 +42,7 @@ _TOO_SLOW = "the FHIR server did not answer in time"
 
 @dataclass(frozen=True)
 class SearchResult:
-    resources: list[dict[str, Any]]
+    resources: list[Resource]
     truncated: bool  # more pages existed beyond the page cap
 
 
@@ -168,7 +168,7 @@ class FhirClient:
                 f"the FHIR server could not be reached ({type(error).__name__})"
             ) from None
         try:
-            document = strict_json.loads(body)
+            document = loads_document(body)  # a Bundle's resources stay JSON text
         except ValueError:
             raise FhirFetchError("the FHIR server's answer is not acceptable JSON") from None
         if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
@@ -206,26 +206,3 @@ class FhirClient:
         if len(resources) > MAX_RESOURCES_PER_KEY:
             return SearchResult(resources[:MAX_RESOURCES_PER_KEY], truncated=True)
         return SearchResult(resources, truncated=False)
-
-
-def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = bundle.get("entry")
-    if not isinstance(entries, list):
-        return []
-    return [
-        entry["resource"]
-        for entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-    ]
-
-
-def next_link(bundle: dict[str, Any]) -> str | None:
-    links = bundle.get("link")
-    if not isinstance(links, list):
-        return None
-    for link in links:
-        if isinstance(link, dict) and link.get("relation") == "next":
-            url = link.get("url")
-            if isinstance(url, str) and url:
-                return url
-    return None

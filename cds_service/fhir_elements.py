@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 import re
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Meta, Raw, Struct
 
-from .strict_json import MAX_DIGITS
+from .fhir_json import Resource, as_resource
+from .strict_json import MAX_DIGITS, JsonRefused, parse_float
 
 # FHIR R4 primitive types (https://hl7.org/fhir/R4/datatypes.html#primitive), anchored with
 # \Z: "$" would also match before a final newline.
@@ -116,17 +118,27 @@ def _decimal(value: Any) -> FhirDecimal:
 _DECIMAL_LIMIT = 10**MAX_DIGITS
 
 
-def _choices(element: str, *types: str) -> tuple[str, frozenset[str]]:
-    return element, frozenset(element + name for name in types)
+class _Choice:
+    """A choice element [x]: the names of its types, and a getter of all of them at once."""
+
+    def __init__(self, element: str, *types: str) -> None:
+        self.element = element
+        self.names = tuple(element + name for name in types)
+        self.values = operator.attrgetter(*self.names)
 
 
-def _one_of(raw: dict[str, Any], choices: tuple[tuple[str, frozenset[str]], ...]) -> None:
+def _one_of(resource: Struct) -> None:
     """FHIR: a choice element [x] appears once, in one type."""
-    for element, names in choices:
-        given = names & raw.keys()
-        if len(given) > 1:
+    for choice in resource.CHOICES:
+        values = choice.values(resource)
+        if len(values) - values.count(None) > 1:
+            given = [
+                name for name, value in zip(choice.names, values, strict=True) if value is not None
+            ]
             names = ", ".join(sorted(given))
-            raise NotValidFhir(f"not valid FHIR R4: {element}[x]: given more than once ({names})")
+            raise NotValidFhir(
+                f"not valid FHIR R4: {choice.element}[x]: given more than once ({names})"
+            )
 
 
 # Datatypes -------------------------------------------------------------------------------
@@ -239,25 +251,35 @@ class Ingredient(Struct):
 
 
 # Resources ---------------------------------------------------------------------------------
-# Elements whose type is `Any` are only tested for presence; their content is not read.
-# `CHOICES` are the choice elements [x] the rules read: each may be given in one type only.
+# Elements of type `Present` are only tested for presence (the other types of a choice
+# element): their content is not read, not even parsed. `CHOICES` are the choice elements [x]
+# the rules read: each may be given in one type only.
+Present = Raw
 
-_MEDICATION = _choices("medication", "CodeableConcept", "Reference")
-_EFFECTIVE = _choices("effective", "DateTime", "Period")
+_MEDICATION = _Choice("medication", "CodeableConcept", "Reference")
+_EFFECTIVE = _Choice("effective", "DateTime", "Period")
 
 
 class Observation(Struct):
     resource_type: ClassVar[str] = "Observation"
     CHOICES: ClassVar = (
-        _choices("effective", "DateTime", "Period", "Timing", "Instant"),
-        _choices(
+        _Choice("effective", "DateTime", "Period", "Timing", "Instant"),
+        _Choice(
             "value",
             *("Quantity", "CodeableConcept", "String", "Boolean", "Integer", "Range"),
             *("Ratio", "SampledData", "Time", "DateTime", "Period"),
         ),
     )
+    # Elements that repeat, byte for byte, across a patient's results (the test's code, its
+    # reference range, its interpretation): each distinct text is read once per request
+    # (`ElementReader`), and the field then holds what was read (a missing list: []).
+    SHARED: ClassVar = {
+        "code": CodedConcept,
+        "interpretation": list[CodedConcept],
+        "referenceRange": list[ReferenceRange],
+    }
     status: ObservationStatus
-    code: CodedConcept
+    code: Raw  # CodedConcept, read through SHARED
     id: FhirId | None = None
     meta: ResourceMeta | None = None
     effectiveDateTime: DateTime | None = None
@@ -266,11 +288,19 @@ class Observation(Struct):
     valueQuantity: Quantity | None = None
     valueCodeableConcept: CodeableConcept | None = None
     valueString: String | None = None
-    valueInteger: Any = None
-    valueRatio: Any = None
+    valueInteger: Present = None
+    valueRatio: Present = None
+    valueBoolean: Present = None
+    valueRange: Present = None
+    valueSampledData: Present = None
+    valueTime: Present = None
+    valueDateTime: Present = None
+    valuePeriod: Present = None
+    effectiveTiming: Present = None
+    effectiveInstant: Present = None
     dataAbsentReason: CodeableConcept | None = None
-    interpretation: list[CodedConcept] = []
-    referenceRange: list[ReferenceRange] = []
+    interpretation: Raw = None  # list[CodedConcept], read through SHARED
+    referenceRange: Raw = None  # list[ReferenceRange], read through SHARED
 
 
 class Medication(Struct):
@@ -290,7 +320,7 @@ class _MedicationRecord(Struct):
     meta: ResourceMeta | None = None
     medicationCodeableConcept: CodeableConcept | None = None
     medicationReference: Reference | None = None
-    contained: list[dict[str, Any]] = []
+    contained: list[Raw] = []
 
     def __post_init__(self) -> None:
         # Required by FHIR; declared in each resource with its own value set, so checked here.
@@ -333,13 +363,16 @@ class MedicationAdministration(_MedicationRecord):
 
 class Procedure(Struct):
     resource_type: ClassVar[str] = "Procedure"
-    CHOICES: ClassVar = (_choices("performed", "DateTime", "Period", "String", "Age", "Range"),)
+    CHOICES: ClassVar = (_Choice("performed", "DateTime", "Period", "String", "Age", "Range"),)
     status: EventStatus
     id: FhirId | None = None
     meta: ResourceMeta | None = None
     code: CodeableConcept | None = None
     performedDateTime: DateTime | None = None
     performedPeriod: Period | None = None
+    performedString: Present = None
+    performedAge: Present = None
+    performedRange: Present = None
 
 
 RESOURCE_TYPES: dict[str, type[Struct]] = {
@@ -365,10 +398,13 @@ _ENUM = re.compile(r"^Invalid enum value .*", re.DOTALL)
 _REGEX = re.compile(r"`str` matching regex '(?P<pattern>.*)'", re.DOTALL)
 
 
-def _reason(error: msgspec.ValidationError) -> str:
+def _reason(error: msgspec.ValidationError, element: str = "") -> str:
+    """The reason a read element is refused; `element` is where a separately read part sits
+    in its resource."""
     text = str(error)
     match = _AT.match(text)
-    message, path = (match["message"], match["path"].lstrip(".")) if match else (text, "")
+    message, path = (match["message"], match["path"]) if match else (text, "")
+    path = (element + path).lstrip(".")
     regex = _REGEX.search(message)
     if regex:
         pattern = regex["pattern"].encode().decode("unicode_escape")
@@ -385,16 +421,51 @@ class ElementReader:
 
     def __init__(self) -> None:
         self._checked: dict[type, dict[str, _Checked]] = {Code: {}, Uri: {}, String: {}}
+        self._decoders: dict[Any, msgspec.json.Decoder] = {}
+        self._read_once: dict[tuple[str, bytes], Any] = {}
 
-    def read(self, raw: dict[str, Any]) -> Any:
-        """The read elements of a resource of one of `RESOURCE_TYPES`, checked;
-        `NotValidFhir` names the first element that breaks the rules."""
-        model = RESOURCE_TYPES[raw["resourceType"]]
-        _one_of(raw, model.CHOICES)
+    def read(self, resource: Resource | dict[str, Any], resource_type: str | None = None) -> Any:
+        """The read elements of a resource of one of `RESOURCE_TYPES`, from its JSON text,
+        checked; `NotValidFhir` names the first element that breaks the rules. The caller
+        that has looked at the resource already passes its type."""
+        text = resource if type(resource) is Raw else as_resource(resource)
+        if text is None:
+            raise NotValidFhir("not valid FHIR R4: (resource): not a JSON object")
+        model = RESOURCE_TYPES[resource_type or _resource_type(text)]
         try:
-            return msgspec.convert(raw, model, dec_hook=self._decode)
+            result = self._decoder(model).decode(text)
         except msgspec.ValidationError as error:
             raise NotValidFhir(_reason(error)) from None
+        except (msgspec.DecodeError, JsonRefused, RecursionError):
+            raise NotValidFhir("not valid FHIR R4: (resource): not acceptable JSON") from None
+        for element, wanted in getattr(model, "SHARED", {}).items():
+            setattr(result, element, self._shared(element, wanted, getattr(result, element)))
+        _one_of(result)
+        return result
+
+    def _shared(self, element: str, wanted: Any, text: Raw | None) -> Any:
+        if text is None:
+            return []  # an absent list
+        key = (element, bytes(text))
+        try:
+            return self._read_once[key]
+        except KeyError:
+            pass
+        try:
+            value = self._decoder(wanted).decode(text)
+        except msgspec.ValidationError as error:
+            raise NotValidFhir(_reason(error, element)) from None
+        except (msgspec.DecodeError, JsonRefused, RecursionError):
+            raise NotValidFhir(f"not valid FHIR R4: {element}: not acceptable JSON") from None
+        self._read_once[key] = value
+        return value
+
+    def _decoder(self, wanted: Any) -> msgspec.json.Decoder:
+        decoder = self._decoders.get(wanted)
+        if decoder is None:
+            decoder = msgspec.json.Decoder(wanted, dec_hook=self._decode, float_hook=parse_float)
+            self._decoders[wanted] = decoder
+        return decoder
 
     def _decode(self, wanted: type, value: Any) -> Any:
         # Called for every code, uri, string and decimal read: the seen value is the fast path.
@@ -418,6 +489,28 @@ class ElementReader:
         return known
 
 
+class _Head(Struct):
+    resourceType: Any = None
+    id: Any = None
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def _head(text: Raw) -> _Head | None:
+    try:
+        return _HEAD.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+
+
+def _resource_type(text: Raw) -> str:
+    head = _head(text)
+    if head is None or head.resourceType not in RESOURCE_TYPES:
+        raise NotValidFhir("not valid FHIR R4: resourceType: not a type the rules read")
+    return head.resourceType
+
+
 def _type_name(wanted: type) -> str:
     return (
         "decimal (a JSON number)"
@@ -426,9 +519,19 @@ def _type_name(wanted: type) -> str:
     )
 
 
-def read_resource(raw: dict[str, Any]) -> Any:
-    """One resource read on its own (a contained Medication, a test)."""
-    return ElementReader().read(raw)
+def read_resource(resource: Resource | dict[str, Any]) -> Any:
+    """One resource read on its own (a test, a tool)."""
+    return ElementReader().read(resource)
+
+
+def read_contained(contained: list[Raw], local_id: str) -> Medication | None:
+    """The contained Medication with this id (a `#id` reference), read; None if there is
+    none."""
+    for text in contained:
+        head = _head(text)
+        if head is not None and head.resourceType == "Medication" and head.id == local_id:
+            return ElementReader().read(text, "Medication")
+    return None
 
 
 # Dates ----------------------------------------------------------------------------------------

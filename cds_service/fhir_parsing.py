@@ -8,15 +8,18 @@ the worst failure this service can have (clinical-rules.md §3).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
+import msgspec
+
+from . import strict_json
 from .clinical.models import Exclusion
 from .clinical.valuesets import LOINC_SYSTEM, OBSERVATION_CODES
 from .fhir_elements import RESOURCE_TYPES, ElementReader, Medication, NotValidFhir
+from .fhir_json import Resource, as_resource
 
 _PATIENT_REFERENCE = re.compile(
     r"(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?"
@@ -34,18 +37,18 @@ class ParsedResources:
     excluded: list[Exclusion] = field(default_factory=list)
     other_patient_count: int = 0
     _reader: ElementReader = field(default_factory=ElementReader)
-    _pending: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    _pending: dict[str, list[tuple[str, Resource]]] = field(default_factory=dict)
 
     def models(self, resource_type: str) -> Iterator[tuple[str, Any]]:
         """(reference, model) pairs: the reference is how the card names the resource."""
-        for reference, raw in self._pending.pop(resource_type, []):
-            model = self._validate(reference, raw)
+        for reference, resource in self._pending.pop(resource_type, []):
+            model = self._validate(reference, resource, resource_type)
             if model is not None:
                 yield reference, model
 
-    def _validate(self, reference: str, raw: dict[str, Any]) -> Any:
+    def _validate(self, reference: str, resource: Resource, resource_type: str) -> Any:
         try:
-            return self._reader.read(raw)
+            return self._reader.read(resource, resource_type)
         except NotValidFhir as error:
             self.excluded.append(Exclusion(reference, str(error)))
         return None
@@ -106,56 +109,84 @@ def _is_wm_observation(raw: dict[str, Any]) -> bool:
     return False
 
 
+class Envelope(TypedDict, total=False):
+    """What sorting resources out needs of one, before it is read: its type and id, its
+    version, its code (for the laboratory pre-filter) and its patient. Taken loosely (any
+    JSON value): a malformed element here is reported when the resource is read."""
+
+    resourceType: Any
+    id: Any
+    meta: Any
+    code: Any
+    subject: Any
+    patient: Any
+
+
+_ENVELOPE = msgspec.json.Decoder(Envelope, float_hook=strict_json.parse_float)
+
+
+def envelope(resource: Resource) -> Envelope | None:
+    """The envelope of a resource's JSON text; None when the text is not a JSON object."""
+    try:
+        return _ENVELOPE.decode(resource)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError):
+        return None
+
+
 def _candidates(
-    keyed: dict[str, list[dict[str, Any]]],
-) -> Iterator[tuple[str | None, str, dict[str, Any]]]:
-    """(type/id or None, reference, raw) for every resource of a type the assessment reads."""
-    for key, raws in keyed.items():
-        for index, raw in enumerate(raws):
-            if not isinstance(raw, dict):
+    keyed: dict[str, list[Any]],
+) -> Iterator[tuple[str | None, str, Envelope, Resource]]:
+    """(type/id or None, reference, envelope, text) for every resource of a type the
+    assessment reads."""
+    for key, resources in keyed.items():
+        for index, given in enumerate(resources):
+            resource = as_resource(given)
+            head = envelope(resource) if resource is not None else None
+            if head is None:
                 continue
-            resource_type = raw.get("resourceType")
+            resource_type = head.get("resourceType")
             if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:
                 continue
-            resource_id = raw.get("id")
+            resource_id = head.get("id")
             if isinstance(resource_id, str) and resource_id:
                 identity = f"{resource_type}/{resource_id}"
-                yield identity, identity[:200], raw
+                yield identity, identity[:200], head, resource
             else:
-                yield None, f"{resource_type} ({key} #{index + 1}, no id)"[:200], raw
+                yield None, f"{resource_type} ({key} #{index + 1}, no id)"[:200], head, resource
+
+
+_Candidate = tuple[str, Envelope, Resource]
 
 
 def _dedupe(
-    candidates: Iterable[tuple[str | None, str, dict[str, Any]]],
-) -> list[tuple[str, dict[str, Any]]]:
+    candidates: Iterable[tuple[str | None, str, Envelope, Resource]],
+) -> list[_Candidate]:
     """One resource per type/id, whichever prefetch keys it came through.
 
     When two copies differ, the most recently updated wins, so the result never depends
     on the order in which the client listed them.
     """
-    by_identity: dict[str, tuple[str, dict[str, Any]]] = {}
-    anonymous: list[tuple[str, dict[str, Any]]] = []
-    for identity, reference, raw in candidates:
+    by_identity: dict[str, _Candidate] = {}
+    anonymous: list[_Candidate] = []
+    for identity, reference, head, resource in candidates:
         if identity is None:
-            anonymous.append((reference, raw))
+            anonymous.append((reference, head, resource))
             continue
         kept = by_identity.get(identity)
-        if kept is None or _version_key(raw) > _version_key(kept[1]):
-            by_identity[identity] = (reference, raw)
+        if kept is None or _version_key(head, resource) > _version_key(kept[1], kept[2]):
+            by_identity[identity] = (reference, head, resource)
     return list(by_identity.values()) + anonymous
 
 
-def _version_key(raw: dict[str, Any]) -> tuple[str, str]:
-    meta = raw.get("meta")
+def _version_key(head: Envelope, resource: Resource) -> tuple[str, bytes]:
+    meta = head.get("meta")
     updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
-    return (
-        updated if isinstance(updated, str) else "",
-        json.dumps(raw, sort_keys=True, default=str),
-    )
+    # Same update time: the text decides, so the choice is the same in any order.
+    return (updated if isinstance(updated, str) else "", bytes(resource))
 
 
 def parse_resources(
-    keyed: dict[str, list[dict[str, Any]]], patient_id: str, fhir_server: str | None
+    keyed: dict[str, list[Any]], patient_id: str, fhir_server: str | None
 ) -> ParsedResources:
     """Sort out the resources the assessment could use; report the ones it cannot.
 
@@ -163,21 +194,21 @@ def parse_resources(
     """
     parsed = ParsedResources()
     owners: dict[str, str | None] = {}
-    for reference, raw in _dedupe(_candidates(keyed)):
-        resource_type = raw["resourceType"]
-        if resource_type == "Observation" and not _is_wm_observation(raw):
+    for reference, head, resource in _dedupe(_candidates(keyed)):
+        resource_type = head["resourceType"]
+        if resource_type == "Observation" and not _is_wm_observation(head):
             continue
         if resource_type == "Medication":
-            model = parsed._validate(reference, raw)
+            model = parsed._validate(reference, resource, resource_type)
             if model is not None and model.id:
                 parsed.medications[f"Medication/{model.id}"] = model
             continue
-        owner = subject_patient_id(raw, fhir_server, owners)
+        owner = subject_patient_id(head, fhir_server, owners)
         if owner is None:
             parsed.excluded.append(Exclusion(reference, "its patient cannot be identified"))
         elif owner != patient_id:
             parsed.other_patient_count += 1
             parsed.excluded.append(Exclusion(reference, "belongs to another patient"))
         else:
-            parsed._pending.setdefault(resource_type, []).append((reference, raw))
+            parsed._pending.setdefault(resource_type, []).append((reference, resource))
     return parsed

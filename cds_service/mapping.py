@@ -44,7 +44,7 @@ from .clinical.valuesets import (
     immunofixation_text_readings,
     names_plasmapheresis,
 )
-from .fhir_elements import NotValidFhir, parse_datetime, read_resource
+from .fhir_elements import NotValidFhir, parse_datetime, read_contained
 from .fhir_parsing import ParsedResources
 
 # clinical-rules.md §3.3: records that do not describe treatment taken, by resource type.
@@ -305,14 +305,10 @@ def _resolve_medication(resource: Any, reference: str | None, medications: dict[
     if not reference:
         return None
     if reference.startswith("#"):
-        for contained in resource.contained:
-            is_medication = contained.get("resourceType") == "Medication"
-            if is_medication and contained.get("id") == reference[1:]:
-                try:
-                    return read_resource(contained)
-                except NotValidFhir as error:
-                    raise _Excluded(f"contained {reference}: {error}") from None
-        return None
+        try:
+            return read_contained(resource.contained, reference[1:])
+        except NotValidFhir as error:
+            raise _Excluded(f"contained {reference}: {error}") from None
     key = "Medication/" + reference.rsplit("Medication/", 1)[-1].split("/_history/")[0]
     return medications.get(key)
 

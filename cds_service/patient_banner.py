@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .fhir_json import Resource, resource_members
+
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 
@@ -28,10 +30,11 @@ def _name(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def patient_banner(resources: list[dict[str, Any]], patient_id: str) -> str | None:
+def patient_banner(resources: list[Resource | dict[str, Any]], patient_id: str) -> str | None:
     """'Jane Doe, born 1950-01-02', from the Patient resource with this id, or None."""
-    for resource in resources:
-        if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
+    for text in resources:
+        resource = resource_members(text)
+        if resource is None or resource.get("resourceType") != "Patient":
             continue
         if resource.get("id") != patient_id:
             continue  # never another patient's name

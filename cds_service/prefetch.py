@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .discovery import render_template
-from .fhir_client import FhirClient, FhirFetchError, bundle_resources, next_link
+from .fhir_client import FhirClient, FhirFetchError
+from .fhir_json import Resource, as_resource, bundle_resources, next_link
 
 # After the deadline, fetches whose sockets were shut end within moments; this bounds the wait.
 _CLEANUP_SECONDS = 2.0
@@ -47,9 +48,9 @@ def _unavailable(detail: str) -> PrefetchUnavailable:
 
 @dataclass
 class Prefetch:
-    """The resources of each prefetch key, as raw JSON, plus what happened on the way."""
+    """The resources of each prefetch key, as JSON text, plus what happened on the way."""
 
-    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    resources: dict[str, list[Resource]] = field(default_factory=dict)
     fetched_keys: list[str] = field(default_factory=list)
     # Keys whose search stopped at the page cap: older data may be missing.
     truncated_keys: list[str] = field(default_factory=list)
@@ -83,7 +84,8 @@ def _plan(
             if next_link(value):
                 work.append(_Work(key, bundle=value))
         else:
-            prefetch.resources[key] = [value]
+            resource = as_resource(value)
+            prefetch.resources[key] = [] if resource is None else [resource]
     return work
 
 
@@ -179,7 +181,7 @@ def _why_missing(request: Mapping[str, Any], key: str) -> str:
     return f"{key}: not sent"
 
 
-def _fetch(client: FhirClient, item: _Work) -> tuple[list[dict], bool]:
+def _fetch(client: FhirClient, item: _Work) -> tuple[list[Resource], bool]:
     if item.bundle is not None:
         result = client.page_through(item.bundle)
         return result.resources, result.truncated
@@ -187,6 +189,7 @@ def _fetch(client: FhirClient, item: _Work) -> tuple[list[dict], bool]:
     if document["resourceType"] == "OperationOutcome":
         raise FhirFetchError("the FHIR server answered with an OperationOutcome")
     if document["resourceType"] != "Bundle":
-        return [document], False
+        resource = as_resource(document)
+        return ([] if resource is None else [resource]), False
     result = client.page_through(document)
     return result.resources, result.truncated

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -19,9 +20,10 @@ from werkzeug.exceptions import (
 
 from cards.caveat_pages import render_caveat_page
 
-from . import __version__, metrics
+from . import __version__, metrics, strict_json
 from .auth import AuthenticationFailed
 from .discovery import SERVICES, discovery_document
+from .fhir_json import loads_request
 from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
 from .prefetch import PrefetchUnavailable
 from .request_log import log_request
@@ -72,10 +74,11 @@ def loopback_only() -> Response | None:
     )
 
 
-def _json_body() -> Any:
+def _json_body(loads: Callable[[bytes], Any] = strict_json.loads) -> Any:
     if request.mimetype not in _JSON_TYPES and not request.mimetype.endswith("+json"):
         raise UnsupportedMediaType("Content-Type must be application/json")
-    return parse_json(read_body(request, current_app.config["CDS_SETTINGS"].max_body_bytes))
+    body = read_body(request, current_app.config["CDS_SETTINGS"].max_body_bytes)
+    return parse_json(body, loads)
 
 
 _READ_CHUNK = 64 * 1024
@@ -157,7 +160,7 @@ def call_service(service_id: str) -> Response:
         raise NotFound("there is no such CDS service")
     stats: CallStats = g.stats
     try:
-        body = _json_body()
+        body = _json_body(loads_request)
         today = current_app.extensions["wm_igm_today"]()
         result = _service().evaluate(
             body, today, public_base_url(), stats, _allowed_fhir_servers(), service_id

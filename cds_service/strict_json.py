@@ -28,7 +28,8 @@ class JsonRefused(ValueError):
     """Not acceptable JSON; the message names the rule broken, never the value."""
 
 
-def _float(text: str) -> Decimal:
+def parse_float(text: str) -> Decimal:
+    """A JSON number with a fraction or an exponent, as an exact, bounded `Decimal`."""
     if len(text) > MAX_DIGITS + 20:
         raise JsonRefused("a number has too many digits")
     try:
@@ -50,13 +51,15 @@ def _constant(name: str) -> Any:
     raise JsonRefused(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
 
 
-_DECODER = msgspec.json.Decoder(float_hook=_float)
+_DECODER = msgspec.json.Decoder(float_hook=parse_float)
 
 
-def _explain(text: str | bytes) -> JsonRefused | ValueError:
+def _explain(text: str | bytes | msgspec.Raw) -> JsonRefused | ValueError:
     """Why a document msgspec refused is not acceptable, in the standard parser's words."""
+    if not isinstance(text, (str, bytes)):
+        text = bytes(text)  # a slice of a larger document (`fhir_json`)
     try:
-        json.loads(text, parse_float=_float, parse_int=_int, parse_constant=_constant)
+        json.loads(text, parse_float=parse_float, parse_int=_int, parse_constant=_constant)
     except (JsonRefused, json.JSONDecodeError) as error:
         return error
     except RecursionError:
@@ -67,7 +70,7 @@ def _explain(text: str | bytes) -> JsonRefused | ValueError:
     return JsonRefused("a string is not valid Unicode")
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes | msgspec.Raw) -> Any:
     """Parse strictly; `JsonRefused` or `json.JSONDecodeError` (a `ValueError`) otherwise."""
     try:
         return _DECODER.decode(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -32,15 +32,16 @@ class InvalidBody(ValueError):
         self.location = location
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, loads: Callable[[bytes], Any] = strict_json.loads) -> Any:
     """Parse a request body strictly: UTF-8, no NaN/Infinity, decimals kept exact, numbers
-    of sane size."""
+    of sane size. `fhir_json.loads_request` for CDS Hooks calls (prefetch resources stay
+    JSON text until they are read)."""
     try:
-        text = body.decode("utf-8")
+        body.decode("utf-8")  # checked whole: parsing passes over resources' unread parts
     except UnicodeDecodeError as error:
         raise InvalidBody(f"body is not UTF-8: {error.reason} at byte {error.start}") from None
     try:
-        return strict_json.loads(text)
+        return loads(body)
     except strict_json.JsonRefused as error:
         raise InvalidBody(f"body is not acceptable JSON: {error}") from None
     except json.JSONDecodeError as error:

@@ -401,7 +401,8 @@ def test_numbers_of_any_size_and_calendar_edges_are_400(setup):
     long_integer = b'{"hook": "patient-view", "x": ' + b"9" * 4301 + b"}"
     assert call(setup, data=long_integer).status_code == 400
     request = founding_request()
-    body = json.dumps(request).replace("2233", "1e999999999").encode()
+    request["context"]["encounterId"] = 1e300
+    body = json.dumps(request).replace("1e+300", "1e999999999").encode()
     assert call(setup, data=body).status_code == 400
     feedback = {
         "feedback": [
@@ -417,6 +418,21 @@ def test_numbers_of_any_size_and_calendar_edges_are_400(setup):
     assert call(setup, feedback, path=path).status_code == 400
     feedback["feedback"][0]["outcomeTimestamp"] = "0001-01-01T00:00:00+23:59"
     assert call(setup, feedback, path=path).status_code == 400
+    no_500_no_traceback(setup)
+
+
+def test_a_number_out_of_range_in_a_result_leaves_that_result_out_with_its_reason(setup):
+    """Inside a prefetch resource the number is read only when the rules read it (issue
+    "validate what the rules read"): the result is left out and named, never guessed, and
+    the rest of the record is still used. The number is never converted at its size."""
+    body = json.dumps(founding_request()).replace("2233", "1e999999999").encode()
+    response = call(setup, data=body)
+    assert response.status_code == 200
+    assessment = response.json()["cards"][0]["extension"]["wm-igm-assessment"]
+    assert "1e999999999" not in response.text
+    reasons = [item["reason"] for item in assessment["excluded"]]
+    assert any("valueQuantity.value" in r and "out of range" in r for r in reasons), reasons
+    assert assessment["latest"]["valueMgDl"] != 2233
     no_500_no_traceback(setup)
 
 

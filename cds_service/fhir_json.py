@@ -1,0 +1,149 @@
+"""FHIR JSON as the service receives it: a Bundle's resources stay JSON text until read.
+
+A prefetch or a search page is mostly resources, and most of each resource is elements the
+rules never read. Parsing it all into Python objects cost more than anything the service did
+with them, and more per result the larger the record (tens of MB of short-lived objects for
+5,000 results). So a Bundle is parsed only down to its entries: each entry's `resource`
+stays a `msgspec.Raw`, a slice of the document's JSON text that has been checked to be JSON.
+`fhir_parsing` and `fhir_elements` then read, from that text, only the elements the rules
+read, checked to the FHIR rules (issue "validate what the rules read, strictly").
+
+Everything else in a document (the request's `hook`, `context`, a Patient, an
+OperationOutcome, the Bundle's own links) is parsed by `strict_json` as before: exact
+decimals, no NaN, numbers of sane size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, Raw, Struct, UnsetType
+
+from . import strict_json
+
+Resource = Raw  # one resource's JSON text
+
+
+class _Entry(Struct):
+    resource: Raw = None  # type: ignore[assignment]  # absent: None; anything else: its text
+
+
+class _Bundle(Struct, forbid_unknown_fields=False):
+    """A Bundle down to its entries. Members the service does not use (id, meta, identifier,
+    timestamp, signature) are not kept."""
+
+    resourceType: Any = UNSET
+    type: Any = UNSET
+    total: Any = UNSET
+    link: Any = UNSET
+    entry: list[_Entry] | UnsetType | None = UNSET
+
+
+class _Request(Struct, forbid_unknown_fields=False):
+    """A CDS Hooks request's members; unknown members are not kept (nothing reads them)."""
+
+    hook: Any = UNSET
+    hookInstance: Any = UNSET
+    fhirServer: Any = UNSET
+    fhirAuthorization: Any = UNSET
+    context: Any = UNSET
+    prefetch: dict[str, Raw] | UnsetType = UNSET
+    extension: Any = UNSET
+
+
+# The same number rules as strict_json's (exact decimals, bounded), for what is parsed here.
+_REQUEST = msgspec.json.Decoder(_Request, float_hook=strict_json.parse_float)
+_BUNDLE = msgspec.json.Decoder(_Bundle, float_hook=strict_json.parse_float)
+_REFUSED = (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError)
+# Resources handed in as Python objects (in-process callers) are written back to JSON text,
+# decimals as JSON numbers, so that every resource is read by the one reader.
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+def _members(struct: Struct) -> dict[str, Any]:
+    return {
+        name: value
+        for name in struct.__struct_fields__
+        if (value := getattr(struct, name)) is not UNSET
+    }
+
+
+def loads_request(body: bytes | str) -> Any:
+    """A CDS Hooks request: every member parsed strictly, except that the resources inside
+    prefetch Bundles stay JSON text. Raises as `strict_json.loads` does."""
+    try:
+        request = _REQUEST.decode(body)
+    except _REFUSED:  # parsed again as a whole: refused with the reason, or read as it is
+        return strict_json.loads(body)
+    document = _members(request)
+    if "prefetch" in document:
+        document["prefetch"] = {
+            key: loads_document(value) for key, value in document["prefetch"].items()
+        }
+    return document
+
+
+def loads_document(text: bytes | str | Raw) -> Any:
+    """A FHIR document (a resource, or a Bundle whose entries' resources stay JSON text), or
+    any other JSON value, parsed strictly. Raises as `strict_json.loads` does."""
+    try:
+        bundle = _BUNDLE.decode(text)
+    except _REFUSED:  # not a Bundle of the usual shape: parsed as a whole
+        return strict_json.loads(text)
+    if bundle.resourceType != "Bundle":
+        return strict_json.loads(text)
+    document = _members(bundle)
+    if isinstance(bundle.entry, list):
+        document["entry"] = [
+            {} if entry.resource is None else {"resource": entry.resource} for entry in bundle.entry
+        ]
+    return document
+
+
+def as_resource(value: Any) -> Resource | None:
+    """A resource's JSON text, from text or from Python objects; None when it is neither.
+    (Text that is not an object is left to the reader, which finds no resource in it.)"""
+    if type(value) is Raw:
+        return value
+    if isinstance(value, dict):
+        return Raw(_ENCODER.encode(value))
+    return None
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[Resource]:
+    """The resources of a Bundle's entries, as JSON text. An entry without a resource is
+    passed over."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return []
+    resources = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            resource = as_resource(entry.get("resource"))
+            if resource is not None:
+                resources.append(resource)
+    return resources
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            if isinstance(url, str) and url:
+                return url
+    return None
+
+
+def resource_members(resource: Resource | dict[str, Any]) -> dict[str, Any] | None:
+    """A whole (small) resource parsed to Python objects, or None if it cannot be."""
+    if isinstance(resource, dict):
+        return resource
+    try:
+        document = strict_json.loads(resource)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
