@@ -3,10 +3,10 @@
 A prefetch or a search page is mostly resources, and most of each resource is elements the
 rules never read. Parsing it all into Python objects cost more than anything the service did
 with them, and more per result the larger the record (tens of MB of short-lived objects for
-5,000 results). So a Bundle is parsed only down to its entries: each entry's `resource`
-stays a `msgspec.Raw`, a slice of the document's JSON text that has been checked to be JSON.
-`fhir_parsing` and `fhir_elements` then read, from that text, only the elements the rules
-read, checked to the FHIR rules (issue "validate what the rules read, strictly").
+5,000 results). So a Bundle is parsed only down to its entries: each member of an entry
+(`resource`, `fullUrl`, `search`) stays a `msgspec.Raw`, a slice of the document's JSON text
+that has been checked to be JSON. `fhir_parsing` and `fhir_elements` then read, from a
+resource's text, only the elements the rules read, checked to the FHIR rules.
 
 Everything else in a document (the request's `hook`, `context`, a Patient, an
 OperationOutcome, the Bundle's own links) is parsed by `strict_json` as before: exact
@@ -25,10 +25,6 @@ from . import strict_json
 Resource = Raw  # one resource's JSON text
 
 
-class _Entry(Struct):
-    resource: Raw = None  # type: ignore[assignment]  # absent: None; anything else: its text
-
-
 class _Bundle(Struct, forbid_unknown_fields=False):
     """A Bundle down to its entries. Members the service does not use (id, meta, identifier,
     timestamp, signature) are not kept."""
@@ -37,7 +33,7 @@ class _Bundle(Struct, forbid_unknown_fields=False):
     type: Any = UNSET
     total: Any = UNSET
     link: Any = UNSET
-    entry: list[_Entry] | UnsetType | None = UNSET
+    entry: list[dict[str, Raw]] | UnsetType | None = UNSET  # each member as JSON text
 
 
 class _Request(Struct, forbid_unknown_fields=False):
@@ -85,7 +81,7 @@ def loads_request(body: bytes | str) -> Any:
 
 
 def loads_document(text: bytes | str | Raw) -> Any:
-    """A FHIR document (a resource, or a Bundle whose entries' resources stay JSON text), or
+    """A FHIR document (a resource, or a Bundle whose entries' members stay JSON text), or
     any other JSON value, parsed strictly. Raises as `strict_json.loads` does."""
     try:
         bundle = _BUNDLE.decode(text)
@@ -93,12 +89,7 @@ def loads_document(text: bytes | str | Raw) -> Any:
         return strict_json.loads(text)
     if bundle.resourceType != "Bundle":
         return strict_json.loads(text)
-    document = _members(bundle)
-    if isinstance(bundle.entry, list):
-        document["entry"] = [
-            {} if entry.resource is None else {"resource": entry.resource} for entry in bundle.entry
-        ]
-    return document
+    return _members(bundle)
 
 
 def as_resource(value: Any) -> Resource | None:

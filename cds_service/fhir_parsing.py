@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
 import msgspec
+from msgspec import Raw, Struct
 
 from . import strict_json
 from .clinical.models import Exclusion
@@ -54,9 +55,7 @@ class ParsedResources:
         return None
 
 
-def subject_patient_id(
-    raw: dict[str, Any], fhir_server: str | None, seen: dict[str, str | None] | None = None
-) -> str | None:
+def subject_patient_id(raw: dict[str, Any], fhir_server: str | None) -> str | None:
     """The patient id a resource's subject points to, or None if it cannot be told.
 
     An absolute reference counts only when it is on the request's own FHIR server: the same
@@ -70,12 +69,7 @@ def subject_patient_id(
     reference = subject.get("reference")
     if not isinstance(reference, str):
         return None
-    if seen is None:
-        return _reference_patient_id(reference, fhir_server)
-    # Every resource of a patient names the same reference: read once per request.
-    if reference not in seen:
-        seen[reference] = _reference_patient_id(reference, fhir_server)
-    return seen[reference]
+    return _reference_patient_id(reference, fhir_server)
 
 
 def _reference_patient_id(reference: str, fhir_server: str | None) -> str | None:
@@ -109,28 +103,65 @@ def _is_wm_observation(raw: dict[str, Any]) -> bool:
     return False
 
 
-class Envelope(TypedDict, total=False):
-    """What sorting resources out needs of one, before it is read: its type and id, its
-    version, its code (for the laboratory pre-filter) and its patient. Taken loosely (any
-    JSON value): a malformed element here is reported when the resource is read."""
+class Envelope(Struct):
+    """What sorting resources out needs of one, before it is read: its type and id, and
+    the texts of its version, code (for the laboratory pre-filter) and patient. Taken
+    loosely: a malformed element here is reported when the resource is read."""
 
-    resourceType: Any
-    id: Any
-    meta: Any
-    code: Any
-    subject: Any
-    patient: Any
+    resourceType: Any = None
+    id: Any = None
+    meta: Raw = None  # type: ignore[assignment]
+    code: Raw = None  # type: ignore[assignment]
+    subject: Raw = None  # type: ignore[assignment]
+    patient: Raw = None  # type: ignore[assignment]
 
 
-_ENVELOPE = msgspec.json.Decoder(Envelope, float_hook=strict_json.parse_float)
+_ENVELOPE = msgspec.json.Decoder(Envelope)
 
 
 def envelope(resource: Resource) -> Envelope | None:
     """The envelope of a resource's JSON text; None when the text is not a JSON object."""
     try:
         return _ENVELOPE.decode(resource)
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
+
+
+def _loose(text: Raw | None) -> Any:
+    """An element's JSON text as Python values, or None if it cannot be parsed strictly."""
+    if text is None:
+        return None
+    try:
+        return strict_json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+class _Sorter:
+    """Sorts one request's resources. A patient's resources repeat the same subject text,
+    and its results the same code texts: each distinct text is looked at once."""
+
+    def __init__(self, fhir_server: str | None) -> None:
+        self._fhir_server = fhir_server
+        self._owners: dict[tuple[bytes, bytes], str | None] = {}
+        self._laboratory: dict[bytes, bool] = {}
+
+    def owner(self, head: Envelope) -> str | None:
+        key = (_text(head.subject), _text(head.patient))
+        if key not in self._owners:
+            members = {"subject": _loose(head.subject), "patient": _loose(head.patient)}
+            self._owners[key] = subject_patient_id(members, self._fhir_server)
+        return self._owners[key]
+
+    def is_wm_observation(self, head: Envelope) -> bool:
+        key = _text(head.code)
+        if key not in self._laboratory:
+            self._laboratory[key] = _is_wm_observation({"code": _loose(head.code)})
+        return self._laboratory[key]
+
+
+def _text(text: Raw | None) -> bytes:
+    return b"" if text is None else bytes(text)
 
 
 def _candidates(
@@ -144,10 +175,10 @@ def _candidates(
             head = envelope(resource) if resource is not None else None
             if head is None:
                 continue
-            resource_type = head.get("resourceType")
+            resource_type = head.resourceType
             if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:
                 continue
-            resource_id = head.get("id")
+            resource_id = head.id
             if isinstance(resource_id, str) and resource_id:
                 identity = f"{resource_type}/{resource_id}"
                 yield identity, identity[:200], head, resource
@@ -179,7 +210,7 @@ def _dedupe(
 
 
 def _version_key(head: Envelope, resource: Resource) -> tuple[str, bytes]:
-    meta = head.get("meta")
+    meta = _loose(head.meta)
     updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
     # Same update time: the text decides, so the choice is the same in any order.
     return (updated if isinstance(updated, str) else "", bytes(resource))
@@ -193,17 +224,17 @@ def parse_resources(
     Medications are read at once (records refer to them); the rest when mapped.
     """
     parsed = ParsedResources()
-    owners: dict[str, str | None] = {}
+    sorter = _Sorter(fhir_server)
     for reference, head, resource in _dedupe(_candidates(keyed)):
-        resource_type = head["resourceType"]
-        if resource_type == "Observation" and not _is_wm_observation(head):
+        resource_type = head.resourceType
+        if resource_type == "Observation" and not sorter.is_wm_observation(head):
             continue
         if resource_type == "Medication":
             model = parsed._validate(reference, resource, resource_type)
             if model is not None and model.id:
                 parsed.medications[f"Medication/{model.id}"] = model
             continue
-        owner = subject_patient_id(head, fhir_server, owners)
+        owner = sorter.owner(head)
         if owner is None:
             parsed.excluded.append(Exclusion(reference, "its patient cannot be identified"))
         elif owner != patient_id:

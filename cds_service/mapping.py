@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -99,11 +100,6 @@ def _with_time(value: str, what: str) -> dt.datetime | None:
 
 
 # Laboratory results ----------------------------------------------------------------------
-
-
-def _loinc_codes(observation: Any) -> set[str]:
-    codings = (observation.code.coding if observation.code else None) or []
-    return {c.code for c in codings if c.system == LOINC_SYSTEM and c.code}
 
 
 def _observation_when(observation: Any) -> Any:
@@ -231,28 +227,69 @@ def _viscosity(observation: Any, reference: str) -> ViscosityResult:
     return ViscosityResult(reference=reference, day=_observation_day(observation), text=text)
 
 
-def map_observation(
-    observation: Any, reference: str
-) -> LabResult | ImmunofixationResult | ViscosityResult | None:
-    """Raises `_Excluded` for a relevant result that cannot be used; None if not relevant."""
-    codes = _loinc_codes(observation)
+@dataclass(frozen=True)
+class _Kind:
+    """What an Observation's code makes it: one series, an IFE, a viscosity, or nothing."""
+
+    series: Series | None = None
+    code: str | None = None
+    is_ife: bool = False
+    is_viscosity: bool = False
+    ambiguous: str | None = None  # the codes, when they name more than one kind
+
+
+def _kind(code: Any) -> _Kind:
+    codings = (code.coding if code else None) or []
+    codes = {c.code for c in codings if c.system == LOINC_SYSTEM and c.code}
     series = {SERIES_BY_LOINC[code] for code in codes if code in SERIES_BY_LOINC}
     is_ife = IMMUNOFIXATION_LOINC in codes
     is_viscosity = SERUM_VISCOSITY_LOINC in codes
-    if not series and not is_ife and not is_viscosity:
-        return None
     if len(series) + is_ife + is_viscosity > 1:
-        raise _Excluded("coded as more than one kind of result (" + ", ".join(sorted(codes)) + ")")
-    if observation.status not in COUNTED_OBSERVATION_STATUSES:
-        raise _Excluded(f"status '{observation.status}' is not a final result")
-    if is_ife:
-        return _immunofixation(observation, reference)
-    if is_viscosity:
-        return _viscosity(observation, reference)
+        return _Kind(ambiguous=", ".join(sorted(codes)))
+    if not series:
+        return _Kind(is_ife=is_ife, is_viscosity=is_viscosity)
     # Both M-spike codes on one result: §3.1 prefers 33358-3.
     series_codes = codes & SERIES_CODES
-    code = PREFERRED_M_SPIKE_LOINC if PREFERRED_M_SPIKE_LOINC in series_codes else min(series_codes)
-    return _lab_result(observation, series.pop(), str(code), reference)
+    preferred = PREFERRED_M_SPIKE_LOINC in series_codes
+    chosen = PREFERRED_M_SPIKE_LOINC if preferred else min(series_codes)
+    return _Kind(series=series.pop(), code=str(chosen))
+
+
+class ObservationMapper:
+    """Maps one record's Observations. The reader gives results with the same code text one
+    code object, so what a code means is worked out once per distinct code."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[int, tuple[Any, _Kind]] = {}  # the code is kept, so its id stays its own
+
+    def __call__(
+        self, observation: Any, reference: str
+    ) -> LabResult | ImmunofixationResult | ViscosityResult | None:
+        """Raises `_Excluded` for a relevant result that cannot be used; None if not
+        relevant."""
+        known = self._kinds.get(id(observation.code))
+        if known is None:
+            known = self._kinds[id(observation.code)] = (observation.code, _kind(observation.code))
+        kind = known[1]
+        if kind.ambiguous is not None:
+            raise _Excluded(f"coded as more than one kind of result ({kind.ambiguous})")
+        if kind.series is None and not kind.is_ife and not kind.is_viscosity:
+            return None
+        if observation.status not in COUNTED_OBSERVATION_STATUSES:
+            raise _Excluded(f"status '{observation.status}' is not a final result")
+        if kind.is_ife:
+            return _immunofixation(observation, reference)
+        if kind.is_viscosity:
+            return _viscosity(observation, reference)
+        return _lab_result(observation, kind.series, kind.code, reference)
+
+
+def map_observation(
+    observation: Any, reference: str
+) -> LabResult | ImmunofixationResult | ViscosityResult | None:
+    """One Observation on its own; raises `_Excluded` for a relevant result that cannot be
+    used; None if not relevant."""
+    return ObservationMapper()(observation, reference)
 
 
 # Treatment ---------------------------------------------------------------------------------
@@ -464,7 +501,7 @@ def _each(
 
 def to_patient_record(parsed: ParsedResources) -> PatientRecord:
     excluded: list[Exclusion] = []
-    observations = _each(parsed.models("Observation"), map_observation, excluded)
+    observations = _each(parsed.models("Observation"), ObservationMapper(), excluded)
     episodes = _each(
         [
             *parsed.models("MedicationStatement"),
