@@ -47,13 +47,22 @@ INSTANT_PATTERN = (
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
     r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))\Z"
 )
+# The same languages, written for Python's regex engine: a year is four digits other than
+# 0000, and groups do not capture. About twice as fast as the specification's text; a
+# property test holds them to it.
+_YEAR = r"(?!0000)[0-9]{4}"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?"
+_ZONE = r"(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_MONTH, _DAY = r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12][0-9]|3[01])"
+DATE_TIME_FAST = rf"^{_YEAR}(?:-{_MONTH}(?:-{_DAY}(?:T{_TIME}{_ZONE})?)?)?\Z"
+INSTANT_FAST = rf"^{_YEAR}-{_MONTH}-{_DAY}T{_TIME}{_ZONE}\Z"
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?")
 UNSIGNED_INT_MAX = 2_147_483_647  # FHIR integers are 32-bit signed
 
 # Values unique to a resource are checked by msgspec's pattern constraint.
 FhirId = Annotated[str, Meta(pattern=ID_PATTERN)]
-DateTime = Annotated[str, Meta(pattern=DATE_TIME_PATTERN)]
-Instant = Annotated[str, Meta(pattern=INSTANT_PATTERN)]
+DateTime = Annotated[str, Meta(pattern=DATE_TIME_FAST)]
+Instant = Annotated[str, Meta(pattern=INSTANT_FAST)]
 UnsignedInt = Annotated[int, Meta(ge=0, le=UNSIGNED_INT_MAX)]
 
 
@@ -86,7 +95,7 @@ class String(_Checked):
     pattern = re.compile(STRING_PATTERN)
 
 
-_TYPE_NAMES = {ID_PATTERN: "id", DATE_TIME_PATTERN: "dateTime", INSTANT_PATTERN: "instant"}
+_TYPE_NAMES = {ID_PATTERN: "id", DATE_TIME_FAST: "dateTime", INSTANT_FAST: "instant"}
 
 
 class FhirDecimal(Decimal):
@@ -273,11 +282,11 @@ class Observation(Struct):
     # Elements that repeat, byte for byte, across a patient's results (the test's code, its
     # reference range, its interpretation): each distinct text is read once per request
     # (`ElementReader`), and the field then holds what was read (a missing list: []).
-    SHARED: ClassVar = {
-        "code": CodedConcept,
-        "interpretation": list[CodedConcept],
-        "referenceRange": list[ReferenceRange],
-    }
+    SHARED: ClassVar = (
+        ("code", CodedConcept),
+        ("interpretation", list[CodedConcept]),
+        ("referenceRange", list[ReferenceRange]),
+    )
     status: ObservationStatus
     code: Raw  # CodedConcept, read through SHARED
     id: FhirId | None = None
@@ -438,7 +447,7 @@ class ElementReader:
             raise NotValidFhir(_reason(error)) from None
         except (msgspec.DecodeError, JsonRefused, RecursionError):
             raise NotValidFhir("not valid FHIR R4: (resource): not acceptable JSON") from None
-        for element, wanted in getattr(model, "SHARED", {}).items():
+        for element, wanted in getattr(model, "SHARED", ()):
             setattr(result, element, self._shared(element, wanted, getattr(result, element)))
         _one_of(result)
         return result
@@ -447,10 +456,9 @@ class ElementReader:
         if text is None:
             return []  # an absent list
         key = (element, bytes(text))
-        try:
-            return self._read_once[key]
-        except KeyError:
-            pass
+        known = self._read_once.get(key)
+        if known is not None:
+            return known
         try:
             value = self._decoder(wanted).decode(text)
         except msgspec.ValidationError as error:

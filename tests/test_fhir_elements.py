@@ -9,10 +9,14 @@ resource in `test_noise_in_unread_elements_does_not_leave_a_result_out` was left
 from __future__ import annotations
 
 import copy
+import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cds_service import fhir_elements
 from cds_service.fhir_elements import parse_datetime
 from cds_service.fhir_parsing import parse_resources
 from cds_service.mapping import to_patient_record
@@ -311,3 +315,59 @@ def test_parse_datetime_keeps_the_day_as_written(text, expected):
 def test_parse_datetime_refuses_a_day_the_calendar_lacks():
     with pytest.raises(ValueError):
         parse_datetime("2023-02-29")
+
+
+# The date regexes: the reader's faster forms accept exactly the specification's language --
+
+
+def _mutations(valid: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Valid values, and values one edit away from valid (where the two could differ)."""
+    alphabet = "0123456789-:.TZ+ \n"
+
+    @st.composite
+    def edited(draw: st.DrawFn) -> str:
+        text = draw(valid)
+        at = draw(st.integers(0, len(text)))
+        kind = draw(st.sampled_from(["replace", "insert", "delete"]))
+        char = draw(st.sampled_from(alphabet))
+        if kind == "insert":
+            return text[:at] + char + text[at:]
+        if kind == "delete" or at == len(text):
+            return text[:at] + text[at + 1 :]
+        return text[:at] + char + text[at + 1 :]
+
+    return st.one_of(valid, edited(), st.text(alphabet, max_size=30))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_mutations(st.from_regex(fhir_elements.DATE_TIME_PATTERN)))
+def test_the_fast_date_time_regex_accepts_what_the_specification_does(text):
+    spec = re.search(fhir_elements.DATE_TIME_PATTERN, text) is not None
+    assert (re.search(fhir_elements.DATE_TIME_FAST, text) is not None) == spec
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_mutations(st.from_regex(fhir_elements.INSTANT_PATTERN)))
+def test_the_fast_instant_regex_accepts_what_the_specification_does(text):
+    spec = re.search(fhir_elements.INSTANT_PATTERN, text) is not None
+    assert (re.search(fhir_elements.INSTANT_FAST, text) is not None) == spec
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("0000", False),
+        ("0001", True),
+        ("1000-01-01", True),
+        ("2024-02-30", True),  # the regex allows it; the calendar is checked when read
+        ("2024-01-01T10:00:00Z", True),
+        ("2024-01-01T10:00Z", False),
+        ("2024-01-01T24:00:00Z", False),
+        ("2024-01-01T10:00:60+14:00", True),
+        ("2024-01-01T10:00:00+14:01", False),
+        ("2024-01-01\n", False),
+    ],
+)
+def test_date_time_examples_both_ways(text, valid):
+    for pattern in (fhir_elements.DATE_TIME_PATTERN, fhir_elements.DATE_TIME_FAST):
+        assert (re.search(pattern, text) is not None) == valid
