@@ -281,7 +281,7 @@ class Observation(Struct):
     )
     # Elements that repeat, byte for byte, across a patient's results (the test's code, its
     # reference range, its interpretation): each distinct text is read once per request
-    # (`ElementReader`), and the field then holds what was read (a missing list: []).
+    # (`ElementReader`), and the field then holds what was read (a missing list: ()).
     SHARED: ClassVar = (
         ("code", CodedConcept),
         ("interpretation", list[CodedConcept]),
@@ -454,7 +454,7 @@ class ElementReader:
 
     def _shared(self, element: str, wanted: Any, text: Raw | None) -> Any:
         if text is None:
-            return []  # an absent list
+            return ()  # an absent list (one shared, empty, immutable)
         key = (element, bytes(text))
         known = self._read_once.get(key)
         if known is not None:

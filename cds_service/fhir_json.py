@@ -37,19 +37,32 @@ class _Bundle(Struct, forbid_unknown_fields=False):
 
 
 class _Request(Struct, forbid_unknown_fields=False):
-    """A CDS Hooks request's members; unknown members are not kept (nothing reads them)."""
+    """A CDS Hooks request's members; unknown members are not kept (nothing reads them).
+    Prefetch values are read in the same pass, down to what a call uses (`loads_request`)."""
 
     hook: Any = UNSET
     hookInstance: Any = UNSET
     fhirServer: Any = UNSET
     fhirAuthorization: Any = UNSET
     context: Any = UNSET
-    prefetch: dict[str, Raw] | UnsetType = UNSET
+    prefetch: dict[str, _Bundle | None] | UnsetType = UNSET
     extension: Any = UNSET
 
 
+class _RequestText(_Request, forbid_unknown_fields=False):
+    """The same, with each prefetch value kept as JSON text (for values of other shapes)."""
+
+    prefetch: dict[str, Raw] | UnsetType = UNSET
+
+
+# Single-resource prefetch values a call reads nothing of but their type: the Patient (the
+# trend app reads the Patient it fetches itself) and a client's failed fetch, an
+# OperationOutcome (its text is the client's and is never copied).
+TYPE_ONLY = frozenset({"Patient", "OperationOutcome"})
+
 # The same number rules as strict_json's (exact decimals, bounded), for what is parsed here.
 _REQUEST = msgspec.json.Decoder(_Request, float_hook=strict_json.parse_float)
+_REQUEST_TEXT = msgspec.json.Decoder(_RequestText, float_hook=strict_json.parse_float)
 _BUNDLE = msgspec.json.Decoder(_Bundle, float_hook=strict_json.parse_float)
 _REFUSED = (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError)
 # Resources handed in as Python objects (in-process callers) are written back to JSON text,
@@ -67,17 +80,48 @@ def _members(struct: Struct) -> dict[str, Any]:
 
 def loads_request(body: bytes | str) -> Any:
     """A CDS Hooks request: every member parsed strictly, except that the resources inside
-    prefetch Bundles stay JSON text. Raises as `strict_json.loads` does."""
+    prefetch Bundles stay JSON text, and a Patient or OperationOutcome prefetch value keeps
+    only its `resourceType` (`TYPE_ONLY`). Raises as `strict_json.loads` does.
+
+    One pass over the body in the usual case (Bundles, a Patient, nulls); a prefetch value of
+    another shape (a single Observation, say) is read in a second pass, whole."""
     try:
         request = _REQUEST.decode(body)
+    except _REFUSED:
+        return _loads_request_text(body)
+    document = _members(request)
+    if "prefetch" in document:
+        prefetch: dict[str, Any] = {}
+        for key, value in document["prefetch"].items():
+            kind = None if value is None else value.resourceType
+            if value is None or kind == "Bundle":
+                prefetch[key] = value if value is None else _members(value)
+            elif _is_type_only(kind):
+                prefetch[key] = {"resourceType": kind}
+            else:
+                return _loads_request_text(body)
+        document["prefetch"] = prefetch
+    return document
+
+
+def _loads_request_text(body: bytes | str) -> Any:
+    try:
+        request = _REQUEST_TEXT.decode(body)
     except _REFUSED:  # parsed again as a whole: refused with the reason, or read as it is
         return strict_json.loads(body)
     document = _members(request)
     if "prefetch" in document:
-        document["prefetch"] = {
-            key: loads_document(value) for key, value in document["prefetch"].items()
-        }
+        prefetch = {key: loads_document(value) for key, value in document["prefetch"].items()}
+        for key, value in prefetch.items():
+            kind = value.get("resourceType") if isinstance(value, dict) else None
+            if _is_type_only(kind):
+                prefetch[key] = {"resourceType": kind}
+        document["prefetch"] = prefetch
     return document
+
+
+def _is_type_only(kind: Any) -> bool:
+    return isinstance(kind, str) and kind in TYPE_ONLY
 
 
 def loads_document(text: bytes | str | Raw) -> Any:

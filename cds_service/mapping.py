@@ -126,8 +126,8 @@ def _quantity_mg_dl(quantity: Any) -> Decimal:
     return Decimal(quantity.value) * factor
 
 
-def _upper_limit_of_normal(observation: Any) -> Decimal | None:
-    for reference_range in observation.referenceRange or []:
+def _upper_limit_of_normal(reference_ranges: list[Any]) -> Decimal | None:
+    for reference_range in reference_ranges:
         high = reference_range.high
         if high is None or high.value is None:
             continue
@@ -138,7 +138,9 @@ def _upper_limit_of_normal(observation: Any) -> Decimal | None:
     return None
 
 
-def _lab_result(observation: Any, series: Series, code: str, reference: str) -> LabResult:
+def _lab_result(
+    observation: Any, series: Series, code: str, reference: str, uln: Decimal | None
+) -> LabResult:
     if observation.dataAbsentReason is not None:
         reason = observation.dataAbsentReason.text or _first_display(observation.dataAbsentReason)
         raise _Excluded(f"no value (data absent: {reason or 'reason not given'})")
@@ -161,7 +163,7 @@ def _lab_result(observation: Any, series: Series, code: str, reference: str) -> 
         day=moment.date() if isinstance(moment, dt.datetime) else moment,
         value_mg_dl=value,
         comparator=str(comparator) if comparator is not None else None,
-        uln_mg_dl=_upper_limit_of_normal(observation) if series == Series.TOTAL_IGM else None,
+        uln_mg_dl=uln if series == Series.TOTAL_IGM else None,
         code=code,
         drawn_at=moment if isinstance(moment, dt.datetime) else None,
     )
@@ -257,10 +259,20 @@ def _kind(code: Any) -> _Kind:
 
 class ObservationMapper:
     """Maps one record's Observations. The reader gives results with the same code text one
-    code object, so what a code means is worked out once per distinct code."""
+    code object (and the same reference range text one list), so what a code means, and a
+    range's upper limit, are worked out once per distinct text."""
 
     def __init__(self) -> None:
-        self._kinds: dict[int, tuple[Any, _Kind]] = {}  # the code is kept, so its id stays its own
+        # Each entry keeps its object, so the id stays that object's while it is used.
+        self._kinds: dict[int, tuple[Any, _Kind]] = {}
+        self._limits: dict[int, tuple[Any, Decimal | None]] = {}
+
+    def _upper_limit(self, reference_ranges: list[Any]) -> Decimal | None:
+        known = self._limits.get(id(reference_ranges))
+        if known is None:
+            limit = _upper_limit_of_normal(reference_ranges)
+            known = self._limits[id(reference_ranges)] = (reference_ranges, limit)
+        return known[1]
 
     def __call__(
         self, observation: Any, reference: str
@@ -281,7 +293,8 @@ class ObservationMapper:
             return _immunofixation(observation, reference)
         if kind.is_viscosity:
             return _viscosity(observation, reference)
-        return _lab_result(observation, kind.series, kind.code, reference)
+        uln = self._upper_limit(observation.referenceRange)
+        return _lab_result(observation, kind.series, kind.code, reference, uln)
 
 
 def map_observation(

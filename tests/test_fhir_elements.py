@@ -149,6 +149,23 @@ def test_a_choice_element_given_twice_leaves_the_result_out():
     assert "effective[x]" in reason_for(both)
     two_values = changed(IGM, ("valueString",), "5100 mg/dL")
     assert "value[x]" in reason_for(two_values)
+    # A type the rules never read still counts: the result has two values.
+    unread_type = changed(IGM, ("valueBoolean",), True)
+    assert "value[x]" in reason_for(unread_type) and "valueBoolean" in reason_for(unread_type)
+
+
+def test_texts_repeated_across_results_are_judged_for_each_result():
+    """The reader reads a repeated code or reference range text once per request: a
+    malformed one leaves out every result that carries it, and only those."""
+    bad_range = {"high": {"value": "high", "unit": "mg/dL"}}
+    first = changed(IGM, ("referenceRange",), [bad_range])
+    second = changed(changed(IGM, ("id",), "o2"), ("referenceRange",), [bad_range])
+    good = changed(IGM, ("id",), "o3")
+    record = record_of(first, second, good)
+    reasons = {e.reference: e.reason for e in record.excluded}
+    assert set(reasons) == {"Observation/o1", "Observation/o2"}
+    assert all("referenceRange[0].high.value" in r for r in reasons.values())
+    assert [r.reference for r in record.lab_results] == ["Observation/o3"]
 
 
 def test_a_malformed_subject_reference_cannot_name_the_patient():
