@@ -9,7 +9,7 @@ the worst failure this service can have (clinical-rules.md §3).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,11 +164,18 @@ def _text(text: Raw | None) -> bytes:
     return b"" if text is None else bytes(text)
 
 
-def _candidates(
-    keyed: dict[str, list[Any]],
-) -> Iterator[tuple[str | None, str, Envelope, Resource]]:
-    """(type/id or None, reference, envelope, text) for every resource of a type the
-    assessment reads."""
+_Candidate = tuple[str, Envelope, Resource]  # (reference, envelope, text)
+
+
+def _candidates(keyed: dict[str, list[Any]]) -> list[_Candidate]:
+    """Every resource of a type the assessment reads, once per type/id, whichever prefetch
+    keys it came through.
+
+    When two copies differ, the most recently updated wins, so the result never depends
+    on the order in which the client listed them.
+    """
+    by_identity: dict[str, _Candidate] = {}
+    anonymous: list[_Candidate] = []
     for key, resources in keyed.items():
         for index, given in enumerate(resources):
             resource = as_resource(given)
@@ -179,34 +186,15 @@ def _candidates(
             if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:
                 continue
             resource_id = head.id
-            if isinstance(resource_id, str) and resource_id:
-                identity = f"{resource_type}/{resource_id}"
-                yield identity, identity[:200], head, resource
-            else:
-                yield None, f"{resource_type} ({key} #{index + 1}, no id)"[:200], head, resource
-
-
-_Candidate = tuple[str, Envelope, Resource]
-
-
-def _dedupe(
-    candidates: Iterable[tuple[str | None, str, Envelope, Resource]],
-) -> list[_Candidate]:
-    """One resource per type/id, whichever prefetch keys it came through.
-
-    When two copies differ, the most recently updated wins, so the result never depends
-    on the order in which the client listed them.
-    """
-    by_identity: dict[str, _Candidate] = {}
-    anonymous: list[_Candidate] = []
-    for identity, reference, head, resource in candidates:
-        if identity is None:
-            anonymous.append((reference, head, resource))
-            continue
-        kept = by_identity.get(identity)
-        if kept is None or _version_key(head, resource) > _version_key(kept[1], kept[2]):
-            by_identity[identity] = (reference, head, resource)
-    return list(by_identity.values()) + anonymous
+            if not isinstance(resource_id, str) or not resource_id:
+                reference = f"{resource_type} ({key} #{index + 1}, no id)"
+                anonymous.append((reference[:200], head, resource))
+                continue
+            identity = f"{resource_type}/{resource_id}"
+            kept = by_identity.get(identity)
+            if kept is None or _version_key(head, resource) > _version_key(kept[1], kept[2]):
+                by_identity[identity] = (identity[:200], head, resource)
+    return [*by_identity.values(), *anonymous]
 
 
 def _version_key(head: Envelope, resource: Resource) -> tuple[str, bytes]:
@@ -225,7 +213,7 @@ def parse_resources(
     """
     parsed = ParsedResources()
     sorter = _Sorter(fhir_server)
-    for reference, head, resource in _dedupe(_candidates(keyed)):
+    for reference, head, resource in _candidates(keyed):
         resource_type = head.resourceType
         if resource_type == "Observation" and not sorter.is_wm_observation(head):
             continue

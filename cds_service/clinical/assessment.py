@@ -207,8 +207,9 @@ class _Assessor:
 
     # §3.6 plasmapheresis ----------------------------------------------------------------------
     def after_plasmapheresis(self, day: date) -> bool:
-        window = timedelta(days=self.profile.plasmapheresis_window_days)
-        return any(p.day <= day <= p.day + window for p in self.plasmaphereses)
+        return any(
+            p.day <= day <= p.day + self.profile.plasmapheresis_window for p in self.plasmaphereses
+        )
 
     def plasmapheresis_between(self, first: date, last: date) -> bool:
         return any(first <= p.day <= last for p in self.plasmaphereses)

@@ -8,6 +8,7 @@ literature is silent (clinical-rules.md marks them the same way).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -94,6 +95,11 @@ class CriteriaProfile:
     # [design] a result dated this many days after "today" is still accepted: the EHR's
     # local date may be ahead of the service's.
     future_tolerance_days: int = 1
+
+    @property
+    def plasmapheresis_window(self) -> timedelta:
+        """§3.6: the exchange day and the days after it whose IgM understates disease."""
+        return timedelta(days=self.plasmapheresis_window_days)
 
 
 IWWM6 = CriteriaProfile(name="iwwm6", label="IWWM-6")

@@ -40,9 +40,8 @@ class ReferenceValues:
 def lowered_by_exchange(
     value: LabResult, plasmaphereses: list[Plasmapheresis], profile: CriteriaProfile
 ) -> bool:
-    window = timedelta(days=profile.plasmapheresis_window_days)
     for exchange in plasmaphereses:
-        if exchange.day < value.day <= exchange.day + window:
+        if exchange.day < value.day <= exchange.day + profile.plasmapheresis_window:
             return True
         if exchange.day == value.day:
             drawn, started = value.drawn_at, exchange.started_at
