@@ -315,6 +315,7 @@ class Observation(Struct):
 class Medication(Struct):
     resource_type: ClassVar[str] = "Medication"
     CHOICES: ClassVar = ()
+    SHARED: ClassVar = ()
     id: FhirId | None = None
     meta: ResourceMeta | None = None
     code: CodeableConcept | None = None
@@ -325,6 +326,7 @@ class _MedicationRecord(Struct):
     """What the three medication resources share: medication[x] and contained Medications
     (read only when a `#id` reference points to one)."""
 
+    SHARED: ClassVar = ()
     id: FhirId | None = None
     meta: ResourceMeta | None = None
     medicationCodeableConcept: CodeableConcept | None = None
@@ -373,6 +375,7 @@ class MedicationAdministration(_MedicationRecord):
 class Procedure(Struct):
     resource_type: ClassVar[str] = "Procedure"
     CHOICES: ClassVar = (_Choice("performed", "DateTime", "Period", "String", "Age", "Range"),)
+    SHARED: ClassVar = ()
     status: EventStatus
     id: FhirId | None = None
     meta: ResourceMeta | None = None
@@ -447,9 +450,10 @@ class ElementReader:
             raise NotValidFhir(_reason(error)) from None
         except (msgspec.DecodeError, JsonRefused, RecursionError):
             raise NotValidFhir("not valid FHIR R4: (resource): not acceptable JSON") from None
-        for element, wanted in getattr(model, "SHARED", ()):
+        for element, wanted in model.SHARED:
             setattr(result, element, self._shared(element, wanted, getattr(result, element)))
-        _one_of(result)
+        if model.CHOICES:
+            _one_of(result)
         return result
 
     def _shared(self, element: str, wanted: Any, text: Raw | None) -> Any:

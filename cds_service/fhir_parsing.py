@@ -42,10 +42,14 @@ class ParsedResources:
 
     def models(self, resource_type: str) -> Iterator[tuple[str, Any]]:
         """(reference, model) pairs: the reference is how the card names the resource."""
+        read = self._reader.read
         for reference, resource in self._pending.pop(resource_type, []):
-            model = self._validate(reference, resource, resource_type)
-            if model is not None:
-                yield reference, model
+            try:
+                model = read(resource, resource_type)
+            except NotValidFhir as error:
+                self.excluded.append(Exclusion(reference, str(error)))
+                continue
+            yield reference, model
 
     def _validate(self, reference: str, resource: Resource, resource_type: str) -> Any:
         try:

@@ -55,7 +55,15 @@ def configure_logging(level: str) -> logging.Logger:
     return logger
 
 
+_LOGGER = logging.getLogger(LOGGER_NAME)
+
+
 def log_request(level: int, event: str, **fields: Any) -> None:
-    logging.getLogger(LOGGER_NAME).log(
-        level, event, extra={"fields": {k: v for k, v in fields.items() if v is not None}}
-    )
+    if not _LOGGER.isEnabledFor(level):
+        return
+    # The record is made here: where in the code it was made (which `Logger.log` looks up
+    # by walking the stack) is not part of a request line.
+    kept = {k: v for k, v in fields.items() if v is not None}
+    record = _LOGGER.makeRecord(LOGGER_NAME, level, __file__, 0, event, (), None, None)
+    record.fields = kept
+    _LOGGER.handle(record)

@@ -231,40 +231,43 @@ _QUIET_PATHS = frozenset({"/favicon.ico", "/metrics"})
 
 
 def start_timer() -> None:
-    g.started = time.perf_counter()
-    g.stats = CallStats()
+    state = g._get_current_object()  # one context lookup, not one per attribute
+    state.started = time.perf_counter()
+    state.stats = CallStats()
     given = request.headers.get("X-Request-ID", "")
     # A caller's id is kept when it is a plain token; otherwise one is made.
-    g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def log_response(response: Response) -> Response:
-    stats: CallStats = getattr(g, "stats", CallStats())
-    started = getattr(g, "started", time.perf_counter())
-    request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
+    state = g._get_current_object()  # one context lookup each, not one per attribute
+    req = request._get_current_object()
+    stats: CallStats = getattr(state, "stats", None) or CallStats()
+    started = getattr(state, "started", time.perf_counter())
+    request_id = getattr(state, "request_id", None) or uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
     response.headers["X-Service-Version"] = __version__
     if stats.today is not None:
         response.headers["X-Assessed-As-Of"] = stats.today.isoformat()
-    endpoint = request.url_rule.rule if request.url_rule else "(no route)"
+    endpoint = req.url_rule.rule if req.url_rule else "(no route)"
     elapsed = time.perf_counter() - started
-    metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+    metrics.REQUESTS.labels(endpoint, req.method, str(response.status_code)).inc()
     metrics.LATENCY.labels(endpoint).observe(elapsed)
     if response.status_code == 412:
         metrics.PRECONDITION_FAILED.inc()
-    if getattr(g, "auth_failure", None):
-        metrics.AUTH_FAILURES.labels(metrics.auth_reason(g.auth_failure)).inc()
+    if getattr(state, "auth_failure", None):
+        metrics.AUTH_FAILURES.labels(metrics.auth_reason(state.auth_failure)).inc()
     for kind, category in stats.issued:
         metrics.CARDS.labels(kind, category or "none").inc()
     if stats.fetched:
         metrics.FHIR_FETCHES.labels("ok").inc(len(stats.fetched))
     if stats.unavailable:
         metrics.FHIR_FETCHES.labels("unavailable").inc(len(stats.unavailable))
-    if getattr(g, "failure_detail", None):
+    if getattr(state, "failure_detail", None):
         metrics.FHIR_FETCHES.labels("failed").inc()
     if stats.fetch_seconds is not None and (stats.fetched or stats.unavailable):
         metrics.FHIR_FETCH_LATENCY.observe(stats.fetch_seconds)
-    if request.path in _QUIET_PATHS:
+    if req.path in _QUIET_PATHS:
         return response
     level = logging.WARNING if response.status_code >= 400 else logging.INFO
     if response.status_code >= 400 and response.is_json:
@@ -272,22 +275,22 @@ def log_response(response: Response) -> Response:
         # the reason must be in our own log. OperationOutcome texts carry no patient data.
         issues = (response.get_json(silent=True) or {}).get("issue") or [{}]
         reason = (
-            getattr(g, "auth_failure", None)
-            or getattr(g, "failure_detail", None)
+            getattr(state, "auth_failure", None)
+            or getattr(state, "failure_detail", None)
             or issues[0].get("diagnostics")
         )
     else:
         # A degraded answer says in the log what could not be read, and why.
         reason = "; ".join(stats.problems) or None
     # A path that matched nothing, or named no service, is the client's text: not logged.
-    path = request.path
+    path = req.path
     if response.status_code == 404:
-        path = request.url_rule.rule if request.url_rule else "(no route)"
+        path = req.url_rule.rule if req.url_rule else "(no route)"
     log_request(
         level,
         "request",
         requestId=request_id,
-        method=request.method,
+        method=req.method,
         path=path,
         status=response.status_code,
         duration_ms=round(elapsed * 1000, 1),
