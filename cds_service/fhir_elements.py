@@ -444,8 +444,9 @@ class ElementReader:
         if text is None:
             raise NotValidFhir("not valid FHIR R4: (resource): not a JSON object")
         model = RESOURCE_TYPES[resource_type or _resource_type(text)]
+        decoder = self._decoders.get(model) or self._decoder(model)
         try:
-            result = self._decoder(model).decode(text)
+            result = decoder.decode(text)
         except msgspec.ValidationError as error:
             raise NotValidFhir(_reason(error)) from None
         except (msgspec.DecodeError, JsonRefused, RecursionError):

@@ -154,10 +154,11 @@ def bundle_resources(bundle: dict[str, Any]) -> list[Resource]:
         return []
     resources = []
     for entry in entries:
-        if isinstance(entry, dict):
-            resource = as_resource(entry.get("resource"))
-            if resource is not None:
-                resources.append(resource)
+        resource = entry.get("resource") if type(entry) is dict else None
+        if type(resource) is not Raw:  # parsed objects, from an in-process caller
+            resource = as_resource(resource)
+        if resource is not None:
+            resources.append(resource)
     return resources
 
 
