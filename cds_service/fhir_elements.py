@@ -20,6 +20,7 @@ import datetime as dt
 import math
 import operator
 import re
+from collections import defaultdict
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -434,7 +435,7 @@ class ElementReader:
     def __init__(self) -> None:
         self._checked: dict[type, dict[str, _Checked]] = {Code: {}, Uri: {}, String: {}}
         self._decoders: dict[Any, msgspec.json.Decoder] = {}
-        self._read_once: dict[tuple[str, bytes], Any] = {}
+        self._read_once: dict[str, dict[bytes, Any]] = defaultdict(dict)  # element -> text
 
     def read(self, resource: Resource | dict[str, Any], resource_type: str | None = None) -> Any:
         """The read elements of a resource of one of `RESOURCE_TYPES`, from its JSON text,
@@ -460,8 +461,9 @@ class ElementReader:
     def _shared(self, element: str, wanted: Any, text: Raw | None) -> Any:
         if text is None:
             return ()  # an absent list (one shared, empty, immutable)
-        key = (element, bytes(text))
-        known = self._read_once.get(key)
+        read_once = self._read_once[element]
+        key = bytes(text)
+        known = read_once.get(key)
         if known is not None:
             return known
         try:
@@ -470,7 +472,7 @@ class ElementReader:
             raise NotValidFhir(_reason(error, element)) from None
         except (msgspec.DecodeError, JsonRefused, RecursionError):
             raise NotValidFhir(f"not valid FHIR R4: {element}: not acceptable JSON") from None
-        self._read_once[key] = value
+        read_once[key] = value
         return value
 
     def _decoder(self, wanted: Any) -> msgspec.json.Decoder:

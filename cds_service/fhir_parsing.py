@@ -151,21 +151,21 @@ class _Sorter:
         self._laboratory: dict[bytes, bool] = {}
 
     def owner(self, head: Envelope) -> str | None:
-        key = (_text(head.subject), _text(head.patient))
+        subject, patient = head.subject, head.patient
+        key = (
+            b"" if subject is None else bytes(subject),
+            b"" if patient is None else bytes(patient),
+        )
         if key not in self._owners:
             members = {"subject": _loose(head.subject), "patient": _loose(head.patient)}
             self._owners[key] = subject_patient_id(members, self._fhir_server)
         return self._owners[key]
 
     def is_wm_observation(self, head: Envelope) -> bool:
-        key = _text(head.code)
+        key = b"" if head.code is None else bytes(head.code)
         if key not in self._laboratory:
             self._laboratory[key] = _is_wm_observation({"code": _loose(head.code)})
         return self._laboratory[key]
-
-
-def _text(text: Raw | None) -> bytes:
-    return b"" if text is None else bytes(text)
 
 
 _Candidate = tuple[str, Envelope, Resource]  # (reference, envelope, text)

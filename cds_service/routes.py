@@ -234,7 +234,8 @@ def start_timer() -> None:
     state = g._get_current_object()  # one context lookup, not one per attribute
     state.started = time.perf_counter()
     state.stats = CallStats()
-    given = request.headers.get("X-Request-ID", "")
+    # From the WSGI environ: Werkzeug's `headers.get` raises and catches for an absent header.
+    given = request.environ.get("HTTP_X_REQUEST_ID", "")
     # A caller's id is kept when it is a plain token; otherwise one is made.
     state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 

@@ -91,9 +91,12 @@ def _running_nadirs(values: list[LabResult]) -> list[LabResult | None]:
     each value with the lowest before it; recomputing it per value would be quadratic)."""
     nadirs: list[LabResult | None] = [None]
     best: LabResult | None = None
+    best_key: tuple[Decimal, date, str] | None = None
     for value in values:
-        if not value.lower_bound and (best is None or _nadir_key(value) < _nadir_key(best)):
-            best = value
+        if not value.lower_bound:
+            key = _nadir_key(value)
+            if best_key is None or key < best_key:
+                best, best_key = value, key
         nadirs.append(best)
     return nadirs
 
