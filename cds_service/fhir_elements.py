@@ -10,6 +10,9 @@ comparator). Elements the rules do not read are not looked at, so noise in them 
 extension of an unknown shape, a malformed `text` narrative) cannot make a usable result
 vanish.
 
+A resource is read from its JSON text (`fhir_json`): msgspec decodes the text straight into
+the struct and skips everything else, unparsed.
+
 Calendar validity of dates (the regexes allow 2024-02-30) is checked where a date is turned
 into a day, by `parse_datetime`, so it is still checked for every date the rules read.
 """

@@ -1,9 +1,11 @@
 """Strict JSON: exact decimals, no NaN or Infinity, and numbers of sane size.
 
-Used for request bodies and for FHIR servers' answers alike. A number with a fraction or an
-exponent is read as an exact `Decimal`; one with more than `MAX_DIGITS` digits or an
-exponent beyond `MAX_EXPONENT` is refused: no laboratory value or date needs one, and
-arithmetic on them is where overflow and runaway memory begin. Integers beyond Python's
+Used for request bodies and for FHIR servers' answers alike, through `fhir_json`, which
+keeps each resource in a Bundle as JSON text until the reader reads from it (with these
+same number rules). A number with a fraction or an exponent is read as an exact `Decimal`;
+one with more than `MAX_DIGITS` digits or an exponent beyond `MAX_EXPONENT` is refused: no
+laboratory value or date needs one, and arithmetic on them is where overflow and runaway
+memory begin. Integers beyond Python's
 4,300-digit conversion limit are refused while parsing; integers the rules read are bounded
 where they are read (`fhir_elements`).
 
