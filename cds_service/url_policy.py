@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 from urllib3.exceptions import LocationParseError
@@ -70,6 +71,7 @@ def on_server(link: str, base: str) -> str:
     return url
 
 
+@lru_cache(maxsize=256)  # asked twice a request; bounded, since a Host header is the client's
 def is_loopback_host(host: str) -> bool:
     """127.0.0.0/8, ::1 or localhost (a Host header's port, if any, is ignored)."""
     host = host.strip().lower()
