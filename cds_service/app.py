@@ -14,15 +14,14 @@ from flask import Flask
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
-from . import gc_pause, routes
-from .auth import Authenticator, load_trusted_issuers
 from .config import Settings, settings_from_env
-from .json_response import FastJsonProvider
-from .request_log import configure_logging
-from .service import CdsHooksService
-from .smart import routes as smart_routes
-from .sql_store import SqlStore, StoreUnavailable
-from .store import open_store
+from .hooks.service import CdsHooksService
+from .store.factory import open_store
+from .store.sql import SqlStore, StoreUnavailable
+from .web import gc_pause, routes, smart_routes
+from .web.auth import Authenticator, load_trusted_issuers
+from .web.json_response import FastJsonProvider
+from .web.request_log import configure_logging
 
 LOOPBACK_ORIGIN = r"^https?://(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$"
 
@@ -99,7 +98,7 @@ def _open_store(settings: Settings) -> SqlStore:
     except StoreUnavailable:
         if not settings.database_url:
             raise
-        from .postgres_store import PostgresStore
+        from .store.postgres import PostgresStore
 
         logging.getLogger("cds_service").warning("the store cannot be reached: not ready yet")
         return PostgresStore(settings.database_url, prepare=False)

@@ -14,13 +14,13 @@ import sys
 import tempfile
 from typing import Any
 
-from .auth import load_trusted_issuers
 from .config import ConfigError, settings_from_env
-from .sql_store import StoreUnavailable
-from .store import open_store
-from .url_policy import is_loopback_host
+from .fhir.url_policy import is_loopback_host
+from .store.factory import open_store
+from .store.sql import StoreUnavailable
+from .web.auth import load_trusted_issuers
 
-worker_class = "cds_service.worker.BoundedReadWorker"
+worker_class = "cds_service.web.worker.BoundedReadWorker"
 workers = 2
 threads = 4
 timeout = 30
@@ -33,7 +33,7 @@ accesslog = None
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "cds_service.request_log.JsonFormatter"}},
+    "formatters": {"json": {"()": "cds_service.web.request_log.JsonFormatter"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",

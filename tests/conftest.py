@@ -16,8 +16,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app
-from cds_service.fixture_server import create_fixture_app
-from cds_service.validation import schema_errors
+from cds_service.hooks.validation import schema_errors
+from cds_service.tools.fixture_server import create_fixture_app
 
 FIXED_TODAY = date(2026, 11, 24)
 

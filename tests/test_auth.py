@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pytest_httpserver import HTTPServer
 
-from cds_service.auth import load_trusted_issuers
 from cds_service.config import ConfigError
+from cds_service.web.auth import load_trusted_issuers
 
 from .builders import founding_request, hook_request
 

@@ -28,7 +28,7 @@ from cds_service.clinical.models import (
 )
 from cds_service.clinical.valuesets import WM_DRUGS
 from cds_service.config import ConfigError, settings_from_env
-from cds_service.validation import schema_errors
+from cds_service.hooks.validation import schema_errors
 
 from .builders import hook_request, igm, on, statement
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from cds_service.replay import InProcess, fixture_files, replay
+from cds_service.tools.replay import InProcess, fixture_files, replay
 
 from .test_caveat_pages_browser import chromium
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.cli import serve_main
-from cds_service.url_policy import is_loopback_host
+from cds_service.fhir.url_policy import is_loopback_host
+from cds_service.tools.cli import serve_main
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "ehr-gateway.local"])

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from cds_service.feedback_store import SqliteStore
+from cds_service.store.feedback import SqliteStore
 
 FEEDBACK = "/cds-services/wm-igm-response/feedback"
 
@@ -94,7 +94,7 @@ def test_feedback_for_unknown_service_is_404(client):
 
 
 def test_the_shared_secret_is_made_once_and_kept(tmp_path):
-    from cds_service.feedback_store import SqliteStore
+    from cds_service.store.feedback import SqliteStore
 
     path = tmp_path / "store.sqlite3"
     secret = SqliteStore(path).shared_secret("smart")

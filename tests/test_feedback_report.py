@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from cds_service.feedback_report import summarise
+from cds_service.tools.feedback_report import summarise
 
 from . import servers
 from .builders import founding_request

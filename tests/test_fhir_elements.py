@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service import fhir_elements
-from cds_service.fhir_elements import parse_datetime
-from cds_service.fhir_parsing import parse_resources
-from cds_service.mapping import to_patient_record
+from cds_service.fhir import elements as fhir_elements
+from cds_service.fhir.elements import parse_datetime
+from cds_service.fhir.mapping import to_patient_record
+from cds_service.fhir.parsing import parse_resources
 
 from .builders import (
     administration,

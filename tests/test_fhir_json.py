@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service import fhir_json, strict_json
-from cds_service.fhir_json import bundle_resources, loads_document, loads_request
+from cds_service.fhir import documents as fhir_json
+from cds_service.fhir import strict_json
+from cds_service.fhir.documents import bundle_resources, loads_document, loads_request
 
 from .builders import bundle, founding_request, igm, lab
 

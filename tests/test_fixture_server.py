@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.discovery import SERVICE_BY_HOOK
+from cds_service.hooks.discovery import SERVICE_BY_HOOK
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "fixtures").glob("*.json"))

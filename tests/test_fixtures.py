@@ -10,7 +10,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from cds_service.clinical.models import Caveat
-from cds_service.validation import schema_errors
+from cds_service.hooks.validation import schema_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "fixtures").glob("*.json"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from cds_service import gc_pause
+from cds_service.web import gc_pause
 
 
 class Node:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-from cds_service.feedback_store import SqliteStore
-from cds_service.issued_cards import IssuedCards
-from cds_service.sql_store import StoreUnavailable
+from cds_service.store.feedback import SqliteStore
+from cds_service.store.issued_cards import IssuedCards
+from cds_service.store.sql import StoreUnavailable
 
 
 def issued(store: SqliteStore) -> set[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.discovery import SERVICE_BY_HOOK
-from cds_service.feedback_store import SqliteStore
+from cds_service.hooks.discovery import SERVICE_BY_HOOK
+from cds_service.store.feedback import SqliteStore
 
 from .servers import Server, log_records
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from cds_service.clinical.models import DrugClass, Series
-from cds_service.fhir_parsing import parse_resources
-from cds_service.mapping import to_patient_record
+from cds_service.fhir.mapping import to_patient_record
+from cds_service.fhir.parsing import parse_resources
 
 from .builders import (
     ATC,

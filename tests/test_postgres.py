@@ -27,8 +27,8 @@ if binaries() is None:
         "PostgreSQL is not installed (`make postgres` installs it)", allow_module_level=True
     )
 
-from cds_service.postgres_store import PostgresStore
-from cds_service.sql_store import StoreUnavailable
+from cds_service.store.postgres import PostgresStore
+from cds_service.store.sql import StoreUnavailable
 
 SERVICE = "/cds-services/wm-igm-response"
 PUBLIC = "https://cds.example.org"  # both instances sit behind one load balancer

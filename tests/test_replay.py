@@ -11,7 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app
-from cds_service.replay import check, main
+from cds_service.tools.replay import check, main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

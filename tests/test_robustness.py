@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug import Response
 
-from cds_service.validation import schema_errors
+from cds_service.hooks.validation import schema_errors
 
 from .builders import (
     GENERIC_412,

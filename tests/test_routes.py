@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cds_service.discovery import PREFETCH_TEMPLATES
+from cds_service.hooks.discovery import PREFETCH_TEMPLATES
 
 from .builders import hook_request, igm, statement
 

@@ -21,9 +21,9 @@ import requests
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app
-from cds_service.fixture_server import create_fixture_app
 from cds_service.smart import launch as smart_launch
-from cds_service.smart.routes import STATE_COOKIE
+from cds_service.tools.fixture_server import create_fixture_app
+from cds_service.web.smart_routes import STATE_COOKIE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -414,7 +414,7 @@ def test_a_fhir_server_that_fails_for_medications_says_what_could_not_be_read(se
 
 
 def test_the_banner_names_only_the_launched_patient():
-    from cds_service.patient_banner import patient_banner
+    from cds_service.fhir.patient_banner import patient_banner
 
     jane = {
         "resourceType": "Patient",

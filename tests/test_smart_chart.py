@@ -8,8 +8,8 @@ from decimal import Decimal
 from cards.text import G_L, MG_DL
 from cds_service.clinical.assessment import assess_response
 from cds_service.clinical.criteria import IWWM6, IWWM6_TRIAL
-from cds_service.fhir_parsing import parse_resources
-from cds_service.mapping import to_patient_record
+from cds_service.fhir.mapping import to_patient_record
+from cds_service.fhir.parsing import parse_resources
 from cds_service.smart.chart import NARROW, WIDE, build_chart, thresholds
 
 from .builders import igm, on, plasmapheresis, request_for, statement

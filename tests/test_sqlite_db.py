@@ -6,7 +6,7 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
-from cds_service.feedback_store import SqliteStore
+from cds_service.store.feedback import SqliteStore
 
 WORKERS = 6
 

@@ -13,7 +13,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.validation import verdicts
+from cds_service.hooks.validation import verdicts
 
 from .test_robustness import json_values, paths, replace_at, valid_request
 

@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 import requests
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .. import strict_json
-from ..url_policy import UrlRefused, is_loopback_host, origin
+from ..fhir import strict_json
+from ..fhir.url_policy import UrlRefused, is_loopback_host, origin
 
 # A launch left longer than this (at the EHR's login, say) must start again.
 LAUNCH_SECONDS = 600

@@ -18,7 +18,7 @@ from cards.text import DisplayUnit
 
 from ..clinical.criteria import CriteriaProfile
 from ..clinical.models import Assessment, LabResult
-from ..service import TrendView
+from ..hooks.service import TrendView
 from .chart import NARROW, WIDE, build_chart, thresholds
 
 # Where the drawn windows come from (clinical-rules.md §4.6, §3.6), for the legend.

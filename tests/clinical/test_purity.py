@@ -8,7 +8,7 @@ from pathlib import Path
 import cds_service.clinical
 
 CORE = Path(cds_service.clinical.__file__).parent
-FORBIDDEN = ("flask", "werkzeug", "requests", "fhir", "cds_service.routes", "cds_service.app")
+FORBIDDEN = ("flask", "werkzeug", "requests", "fhir", "cds_service.web.routes", "cds_service.app")
 
 
 def imported_modules(path: Path) -> set[str]:

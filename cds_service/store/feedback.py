@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .sql_store import SCHEMA, SqlStore, StoreUnavailable, normalise_timestamp
-from .sqlite_db import BUSY_TIMEOUT_SECONDS, connect, prepare
+from .sql import SCHEMA, SqlStore, StoreUnavailable, normalise_timestamp
+from .sqlite import BUSY_TIMEOUT_SECONDS, connect, prepare
 
 __all__ = ["SqliteStore", "normalise_timestamp"]
 

@@ -20,9 +20,8 @@ from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .discovery import render_template
-from .fhir_client import FhirClient, FhirFetchError
-from .fhir_json import Resource, as_resource, bundle_resources, next_link
+from .client import FhirClient, FhirFetchError
+from .documents import Resource, as_resource, bundle_resources, next_link
 
 # After the deadline, fetches whose sockets were shut end within moments; this bounds the wait.
 _CLEANUP_SECONDS = 2.0
@@ -57,6 +56,16 @@ class Prefetch:
     # Keys that could not be had at all (contract v2, "Degrade, don't go blank").
     unavailable: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why, for the log
+
+
+def render_template(template: str, context: dict[str, Any]) -> str:
+    """Fill `{{context.x}}` tokens. Ids were checked against the FHIR id pattern on entry."""
+    query = template
+    for name in ("patientId", "encounterId", "userId"):
+        token = f"{{{{context.{name}}}}}"
+        if token in query:
+            query = query.replace(token, str(context.get(name, "")))
+    return query
 
 
 @dataclass(frozen=True)

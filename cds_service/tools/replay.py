@@ -29,9 +29,9 @@ from typing import Any
 
 import requests
 
-from .discovery import SERVICE_BY_HOOK, SERVICES
-from .service import AS_OF_EXTENSION
-from .validation import schema_errors
+from ..hooks.discovery import SERVICE_BY_HOOK, SERVICES
+from ..hooks.service import AS_OF_EXTENSION
+from ..hooks.validation import schema_errors
 
 EXPECTED_EXTENSION = "wm-igm-expected"
 ASSESSED_AS_OF_HEADER = "X-Assessed-As-Of"  # the "today" the service assessed against
@@ -129,8 +129,8 @@ class InProcess:
     """The real Flask app, called through its test client: the same code path as HTTP."""
 
     def __init__(self, criteria: str | None = None) -> None:
-        from .app import create_app
-        from .config import ConfigError, settings_from_env
+        from ..app import create_app
+        from ..config import ConfigError, settings_from_env
 
         self._scratch = tempfile.TemporaryDirectory(prefix="cds-replay-")
         try:

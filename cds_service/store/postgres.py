@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .sql_store import SCHEMA, SqlStore, StoreUnavailable
+from .sql import SCHEMA, SqlStore, StoreUnavailable
 
 # pg_advisory_lock key for schema changes: any fixed number, the same in every instance.
 MIGRATION_LOCK = 0x574D_4947  # "WMIG"

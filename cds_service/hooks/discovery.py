@@ -110,13 +110,3 @@ SERVICE_BY_HOOK = {definition.hook: definition for definition in SERVICES.values
 
 def discovery_document() -> dict[str, Any]:
     return {"services": [definition.entry() for definition in SERVICES.values()]}
-
-
-def render_template(template: str, context: dict[str, Any]) -> str:
-    """Fill `{{context.x}}` tokens. Ids were checked against the FHIR id pattern on entry."""
-    query = template
-    for name in ("patientId", "encounterId", "userId"):
-        token = f"{{{{context.{name}}}}}"
-        if token in query:
-            query = query.replace(token, str(context.get(name, "")))
-    return query

@@ -19,8 +19,8 @@ from typing import Any
 import jwt
 from jwt import PyJWKClient, PyJWKSet
 
-from .config import ConfigError
-from .sql_store import SqlStore, StoreUnavailable
+from ..config import ConfigError
+from ..store.sql import SqlStore, StoreUnavailable
 
 # Asymmetric algorithms only: with HMAC the "public" key would be the signing secret.
 ALLOWED_ALGORITHMS = frozenset(

@@ -14,9 +14,9 @@ from collections import Counter, defaultdict
 from datetime import date
 from typing import Any
 
-from .config import ConfigError, settings_from_env
-from .sql_store import StoreUnavailable
-from .store import open_store
+from ..config import ConfigError, settings_from_env
+from ..store.factory import open_store
+from ..store.sql import StoreUnavailable
 
 
 def _rate(part: int, whole: int) -> float:

@@ -1,13 +1,13 @@
 """Strict JSON: exact decimals, no NaN or Infinity, and numbers of sane size.
 
-Used for request bodies and for FHIR servers' answers alike, through `fhir_json`, which
+Used for request bodies and for FHIR servers' answers alike, through `fhir.documents`, which
 keeps each resource in a Bundle as JSON text until the reader reads from it (with these
 same number rules). A number with a fraction or an exponent is read as an exact `Decimal`;
 one with more than `MAX_DIGITS` digits or an exponent beyond `MAX_EXPONENT` is refused: no
 laboratory value or date needs one, and arithmetic on them is where overflow and runaway
 memory begin. Integers beyond Python's
 4,300-digit conversion limit are refused while parsing; integers the rules read are bounded
-where they are read (`fhir_elements`).
+where they are read (`fhir.elements`).
 
 Parsing is msgspec's (a C parser, several times faster than the standard library's on a
 prefetch). When it refuses a document, the standard library's parser with the same rules
@@ -59,7 +59,7 @@ _DECODER = msgspec.json.Decoder(float_hook=parse_float)
 def _explain(text: str | bytes | msgspec.Raw) -> JsonRefused | ValueError:
     """Why a document msgspec refused is not acceptable, in the standard parser's words."""
     if not isinstance(text, (str, bytes)):
-        text = bytes(text)  # a slice of a larger document (`fhir_json`)
+        text = bytes(text)  # a slice of a larger document (`fhir.documents`)
     try:
         json.loads(text, parse_float=parse_float, parse_int=_int, parse_constant=_constant)
     except (JsonRefused, json.JSONDecodeError) as error:

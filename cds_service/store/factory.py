@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from .config import Settings
-from .feedback_store import SqliteStore
-from .sql_store import SqlStore, StoreUnavailable
+from ..config import Settings
+from .feedback import SqliteStore
+from .sql import SqlStore, StoreUnavailable
 
 __all__ = ["SqlStore", "StoreUnavailable", "open_store"]
 
@@ -13,7 +13,7 @@ __all__ = ["SqlStore", "StoreUnavailable", "open_store"]
 def open_store(settings: Settings) -> SqlStore:
     """Open (and create or migrate) the store; `StoreUnavailable` if it cannot be reached."""
     if settings.database_url:
-        from .postgres_store import PostgresStore  # only deployments that use it import psycopg
+        from .postgres import PostgresStore  # only deployments that use it import psycopg
 
         return PostgresStore(settings.database_url)
     return SqliteStore(settings.feedback_db)

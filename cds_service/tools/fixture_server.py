@@ -6,7 +6,7 @@ and search by patient (and code) for the prefetch templates' resource types, by 
 by `POST _search`, with searchset Bundles and paging. It is a test tool, not a FHIR server
 for patient data: without `--smart` it serves every resource to anyone who asks.
 
-With `--smart` it is also a SMART App Launch simulator (`smart_simulator.py`), and its FHIR
+With `--smart` it is also a SMART App Launch simulator (`tools/smart_simulator.py`), and its FHIR
 API then answers only with an access token it issued, for that token's patient.
 """
 
@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
-from .fhir_parsing import subject_patient_id
+from ..fhir.parsing import subject_patient_id
 from .smart_simulator import SmartSimulator
 
 DEFAULT_PAGE_SIZE = 50
@@ -208,7 +208,8 @@ def create_fixture_app(directory: Path, smart: bool = False) -> Flask:
 
 
 def default_directory() -> Path:
-    return Path(__file__).resolve().parent.parent / "fixtures"
+    """The checkout's fixtures/ (cds_service/tools/ is two levels below it)."""
+    return Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def main(argv: list[str] | None = None) -> int:

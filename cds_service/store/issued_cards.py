@@ -20,7 +20,7 @@ import time
 import weakref
 from collections import defaultdict
 
-from .sql_store import SqlStore, StoreUnavailable
+from .sql import SqlStore, StoreUnavailable
 
 Row = tuple[str, str, str | None]  # (card uuid, kind, category)
 

@@ -1,6 +1,6 @@
 """A small FHIR read/search client with a hard deadline, used to fill prefetch gaps.
 
-Every URL it fetches passes `url_policy.on_server` (same scheme, host and port as the FHIR
+Every URL it fetches passes `fhir.url_policy.on_server` (same scheme, host and port as the FHIR
 server; no userinfo, backslashes or control characters); redirects are never followed. The
 deadline is enforced on the sockets themselves: each client owns the connections it opens,
 and a watchdog shuts them all down when the deadline passes, so a server that trickles
@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .fhir_json import Resource, bundle_resources, loads_document, next_link
+from .documents import Resource, bundle_resources, loads_document, next_link
 from .url_policy import UrlRefused, on_server
 
 # One answer is read into memory before it is parsed: 8 MiB is about 5,000 typical

@@ -19,7 +19,7 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from . import strict_json
+from ..fhir import strict_json
 
 SCHEMA_NAMES = ("request", "response", "feedback")
 
@@ -34,7 +34,7 @@ class InvalidBody(ValueError):
 
 def parse_json(body: bytes, loads: Callable[[bytes], Any] = strict_json.loads) -> Any:
     """Parse a request body strictly: UTF-8, no NaN/Infinity, decimals kept exact, numbers
-    of sane size. `fhir_json.loads_request` for CDS Hooks calls (prefetch resources stay
+    of sane size. `fhir.documents.loads_request` for CDS Hooks calls (prefetch resources stay
     JSON text until they are read)."""
     try:
         body.decode("utf-8")  # checked whole: parsing passes over resources' unread parts
@@ -54,7 +54,7 @@ def parse_json(body: bytes, loads: Callable[[bytes], Any] = strict_json.loads) -
 
 @cache
 def schema(name: str) -> dict[str, Any]:
-    text = resources.files("cds_service").joinpath(f"schemas/{name}.schema.json").read_text()
+    text = resources.files("cds_service.hooks").joinpath(f"schemas/{name}.schema.json").read_text()
     return json.loads(text)
 
 

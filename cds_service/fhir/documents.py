@@ -5,11 +5,11 @@ rules never read. Parsing it all into Python objects cost more than anything the
 with them, and more per result the larger the record (tens of MB of short-lived objects for
 5,000 results). So a Bundle is parsed only down to its entries: each member of an entry
 (`resource`, `fullUrl`, `search`) stays a `msgspec.Raw`, a slice of the document's JSON text
-that has been checked to be JSON. `fhir_parsing` and `fhir_elements` then read, from a
+that has been checked to be JSON. `fhir.parsing` and `fhir.elements` then read, from a
 resource's text, only the elements the rules read, checked to the FHIR rules.
 
 Everything else in a document (the request's `hook`, `context`, a Patient, an
-OperationOutcome, the Bundle's own links) is parsed by `strict_json` as before: exact
+OperationOutcome, the Bundle's own links) is parsed by `fhir.strict_json` as before: exact
 decimals, no NaN, numbers of sane size.
 """
 
@@ -81,7 +81,7 @@ def _members(struct: Struct) -> dict[str, Any]:
 def loads_request(body: bytes | str) -> Any:
     """A CDS Hooks request: every member parsed strictly, except that the resources inside
     prefetch Bundles stay JSON text, and a Patient or OperationOutcome prefetch value keeps
-    only its `resourceType` (`TYPE_ONLY`). Raises as `strict_json.loads` does.
+    only its `resourceType` (`TYPE_ONLY`). Raises as `fhir.strict_json.loads` does.
 
     One pass over the body in the usual case (Bundles, a Patient, nulls); a prefetch value of
     another shape (a single Observation, say) is read in a second pass, whole."""
@@ -126,7 +126,7 @@ def _is_type_only(kind: Any) -> bool:
 
 def loads_document(text: bytes | str | Raw) -> Any:
     """A FHIR document (a resource, or a Bundle whose entries' members stay JSON text), or
-    any other JSON value, parsed strictly. Raises as `strict_json.loads` does."""
+    any other JSON value, parsed strictly. Raises as `fhir.strict_json.loads` does."""
     try:
         bundle = _BUNDLE.decode(text)
     except _REFUSED:  # not a Bundle of the usual shape: parsed as a whole

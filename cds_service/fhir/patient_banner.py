@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .fhir_json import Resource, resource_members
+from .documents import Resource, resource_members
 
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,100}")

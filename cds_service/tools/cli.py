@@ -9,10 +9,10 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from . import gunicorn_conf
-from .auth import load_trusted_issuers
-from .config import ConfigError, settings_from_env
-from .url_policy import is_loopback_host
+from .. import gunicorn_conf
+from ..config import ConfigError, settings_from_env
+from ..fhir.url_policy import is_loopback_host
+from ..web.auth import load_trusted_issuers
 
 
 class _Server(BaseApplication):
@@ -31,7 +31,7 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from .app import create_app
+        from ..app import create_app
 
         return create_app()
 

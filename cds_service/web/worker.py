@@ -23,7 +23,7 @@ from typing import Any
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
-from .config import settings_from_env
+from ..config import settings_from_env
 
 _WATCH_INTERVAL_SECONDS = 0.25
 

@@ -10,7 +10,7 @@ comparator). Elements the rules do not read are not looked at, so noise in them 
 extension of an unknown shape, a malformed `text` narrative) cannot make a usable result
 vanish.
 
-A resource is read from its JSON text (`fhir_json`): msgspec decodes the text straight into
+A resource is read from its JSON text (`fhir.documents`): msgspec decodes the text straight into
 the struct and skips everything else, unparsed.
 
 Calendar validity of dates (the regexes allow 2024-02-30) is checked where a date is turned
@@ -30,7 +30,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 from msgspec import Meta, Raw, Struct
 
-from .fhir_json import Resource, as_resource
+from .documents import Resource, as_resource
 from .strict_json import MAX_DIGITS, JsonRefused, parse_float
 
 # FHIR R4 primitive types (https://hl7.org/fhir/R4/datatypes.html#primitive), anchored with

@@ -1,6 +1,6 @@
 """Step 3 of a call: raw prefetch JSON to the checked FHIR R4 elements the rules read.
 
-Each resource is read on its own (`fhir_elements`), so one whose read elements break the
+Each resource is read on its own (`fhir.elements`), so one whose read elements break the
 FHIR rules is left out and reported instead of failing the request. Resources that belong
 to another patient are left out before they are even read: mixing two patients' data is
 the worst failure this service can have (clinical-rules.md §3).
@@ -16,11 +16,11 @@ from typing import Any
 import msgspec
 from msgspec import Raw, Struct
 
+from ..clinical.models import Exclusion
+from ..clinical.valuesets import LOINC_SYSTEM, OBSERVATION_CODES
 from . import strict_json
-from .clinical.models import Exclusion
-from .clinical.valuesets import LOINC_SYSTEM, OBSERVATION_CODES
-from .fhir_elements import RESOURCE_TYPES, ElementReader, Medication, NotValidFhir
-from .fhir_json import Resource, as_resource
+from .documents import Resource, as_resource
+from .elements import RESOURCE_TYPES, ElementReader, Medication, NotValidFhir
 
 _PATIENT_REFERENCE = re.compile(
     r"(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?"
@@ -31,7 +31,7 @@ _PATIENT_REFERENCE = re.compile(
 class ParsedResources:
     """The patient's resources of the types the assessment reads, checked as they are
     read: `models(type)` yields the read elements of one resource at a time
-    (`fhir_elements`). Every relevant resource that has to be left out is in `excluded`
+    (`fhir.elements`). Every relevant resource that has to be left out is in `excluded`
     once it has been read."""
 
     medications: dict[str, Medication] = field(default_factory=dict)  # "Medication/id" -> model

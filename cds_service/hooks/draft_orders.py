@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .clinical.models import DrugClass, Exclusion
-from .clinical.valuesets import drug_by_code, drugs_named_in
-from .fhir_parsing import subject_patient_id
+from ..clinical.models import DrugClass, Exclusion
+from ..clinical.valuesets import drug_by_code, drugs_named_in
+from ..fhir.parsing import subject_patient_id
 from .validation import InvalidBody
 
 _DRAFT_ORDERS = "context.draftOrders"

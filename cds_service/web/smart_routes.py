@@ -12,12 +12,12 @@ import re
 import requests
 from flask import Blueprint, Response, current_app, redirect, request
 
-from ..prefetch import PrefetchUnavailable
-from ..routes import public_base_url
-from ..sql_store import StoreUnavailable
-from ..url_policy import UrlRefused, origin
-from . import launch as smart_launch
-from .page import render_problem, render_trend
+from ..fhir.prefetch import PrefetchUnavailable
+from ..fhir.url_policy import UrlRefused, origin
+from ..smart import launch as smart_launch
+from ..smart.page import render_problem, render_trend
+from ..store.sql import StoreUnavailable
+from .routes import public_base_url
 
 smart = Blueprint("smart", __name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .clinical.models import (
+from ..clinical.models import (
     DrugEpisode,
     EpisodeSource,
     Exclusion,
@@ -26,8 +26,8 @@ from .clinical.models import (
     Series,
     ViscosityResult,
 )
-from .clinical.units import UnitError, mg_dl_factor
-from .clinical.valuesets import (
+from ..clinical.units import UnitError, mg_dl_factor
+from ..clinical.valuesets import (
     COUNTED_OBSERVATION_STATUSES,
     IFE_NEGATIVE_CODES,
     IFE_NEGATIVE_INTERPRETATIONS,
@@ -45,8 +45,8 @@ from .clinical.valuesets import (
     immunofixation_text_readings,
     names_plasmapheresis,
 )
-from .fhir_elements import NotValidFhir, parse_datetime, read_contained
-from .fhir_parsing import ParsedResources
+from .elements import NotValidFhir, parse_datetime, read_contained
+from .parsing import ParsedResources
 
 # clinical-rules.md §3.3: records that do not describe treatment taken, by resource type.
 LEFT_OUT_STATUSES = {

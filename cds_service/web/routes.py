@@ -20,17 +20,19 @@ from werkzeug.exceptions import (
 
 from cards.caveat_pages import render_caveat_page
 
-from . import __version__, metrics, strict_json
+from .. import __version__
+from ..fhir import strict_json
+from ..fhir.documents import loads_request
+from ..fhir.outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
+from ..fhir.prefetch import PrefetchUnavailable
+from ..fhir.url_policy import is_loopback_host
+from ..hooks.discovery import SERVICES, discovery_document
+from ..hooks.service import CallStats, CdsHooksService
+from ..hooks.validation import InvalidBody, parse_json
+from ..store.sql import StoreUnavailable
+from . import metrics
 from .auth import AuthenticationFailed
-from .discovery import SERVICES, discovery_document
-from .fhir_json import loads_request
-from .outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
-from .prefetch import PrefetchUnavailable
 from .request_log import log_request
-from .service import CallStats, CdsHooksService
-from .sql_store import StoreUnavailable
-from .url_policy import is_loopback_host
-from .validation import InvalidBody, parse_json
 
 cds = Blueprint("cds", __name__)
 pages = Blueprint("pages", __name__)

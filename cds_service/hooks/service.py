@@ -21,21 +21,21 @@ from cards import CardContext, build_cards, card_facts
 from cards.order_check import build_order_cards
 from cards.text import DISPLAY_UNITS
 
-from .clinical.assessment import assess_response
-from .clinical.criteria import profile_named
-from .clinical.models import Assessment, Exclusion, PatientRecord
-from .clinical.monitoring import monitoring_due
-from .clinical.order_check import check_anti_cd20_order
-from .config import Settings
+from ..clinical.assessment import assess_response
+from ..clinical.criteria import profile_named
+from ..clinical.models import Assessment, Exclusion, PatientRecord
+from ..clinical.monitoring import monitoring_due
+from ..clinical.order_check import check_anti_cd20_order
+from ..config import Settings
+from ..fhir.client import FhirClient
+from ..fhir.mapping import to_patient_record
+from ..fhir.parsing import parse_resources
+from ..fhir.patient_banner import patient_banner
+from ..fhir.prefetch import Prefetch, complete_prefetch
+from ..store.issued_cards import IssuedCards
+from ..store.sql import SqlStore, StoreUnavailable, normalise_timestamp
 from .discovery import HOOK, SERVICE_ID, SERVICES, ServiceDefinition
 from .draft_orders import read_draft_orders
-from .fhir_client import FhirClient
-from .fhir_parsing import parse_resources
-from .issued_cards import IssuedCards
-from .mapping import to_patient_record
-from .patient_banner import patient_banner
-from .prefetch import Prefetch, complete_prefetch
-from .sql_store import SqlStore, StoreUnavailable, normalise_timestamp
 from .validation import InvalidBody, check_prefetch_values, validate
 
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.

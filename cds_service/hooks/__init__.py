@@ -1,0 +1,1 @@
+"""The use cases: the CDS Hooks services, their discovery entries and request checks."""

@@ -1,0 +1,1 @@
+"""The shared store: SQLite or PostgreSQL, feedback, used JWT ids, issued cards."""

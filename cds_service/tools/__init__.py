@@ -1,0 +1,1 @@
+"""The command lines: serve, replay, the fixture FHIR server, the feedback report."""

@@ -1,0 +1,1 @@
+"""HTTP in and out: routes, authentication, the log line, metrics, the worker."""
