@@ -35,6 +35,7 @@ from .suggestions import (
     repeat_igm_suggestion,
     serum_viscosity_suggestion,
 )
+from .summary import response_summary, treatment_incomplete
 from .text import (
     MG_DL,
     SERIES_NAMES,
@@ -46,10 +47,7 @@ from .text import (
     signed_percent,
 )
 
-SUMMARY_LIMIT = 139  # CDS Hooks: summary < 140 characters
 EXCLUDED_SHOWN = 20
-# contract.md: the summary names the latest value's date when it is older than this.
-STALE_SUMMARY_DAYS = 92
 CRITERIA_URL = "https://doi.org/10.1111/bjh.12102"
 CRITERIA_SOURCE = "IWWM-6 consensus response criteria (Owen et al., Br J Haematol 2013)"
 TOPIC_SYSTEM = "urn:wm-igm-cds:topic"
@@ -74,10 +72,6 @@ MONITORING_OVERRIDES = (
     DATA_INCOMPLETE,
     CLINICAL_JUDGEMENT,
 )
-UNTREATED_HEAD = "IgM trend, no WM treatment found"
-# contract v2: a treatment history known to be incomplete never reads "no WM treatment".
-UNTREATED_INCOMPLETE_HEAD = "IgM trend, treatment records could not all be read"
-TREATMENT_KEYS = ("medicationStatements", "medicationRequests", "medicationAdministrations")
 # What each prefetch key that could not be read leaves unchecked (contract v2).
 NOT_CHECKED = {
     "medicationStatements": "Medication statements could not be read: the treatment history "
@@ -146,105 +140,6 @@ def caveat_link(context: CardContext, caveat: Caveat) -> dict[str, str]:
         "url": caveat_url(context.base_url, caveat),
         "type": "absolute",
     }
-
-
-# Summary ---------------------------------------------------------------------------------
-
-
-def _regimen_variants(regimen: tuple[str, ...]) -> list[str]:
-    if not regimen:
-        return [""]
-    variants = [" on " + " + ".join(regimen)]
-    if len(regimen) > 1:
-        variants.append(f" on {regimen[0]} + {len(regimen) - 1} more")
-    variants.append("")
-    return variants
-
-
-def _warning_reason(assessment: Assessment) -> str:
-    """contract.md: a warning card's summary says why."""
-    if assessment.category == Category.PD or Caveat.UNCONFIRMED_PROGRESSION not in (
-        assessment.caveats
-    ):
-        return ""
-    if assessment.rise_after_cr:
-        return "; IgM rising after CR, repeat immunofixation"
-    return "; IgM rising, repeat to confirm"
-
-
-def _facts(assessment: Assessment, series: str, today: date, unit: DisplayUnit) -> list[str]:
-    """What the summary says after the category, longest first."""
-    baseline, latest, nadir = assessment.baseline, assessment.latest, assessment.nadir
-    stale = ""
-    # Named whenever the latest value is old, whatever else the summary drops.
-    old = latest is not None and (today - latest.day).days > STALE_SUMMARY_DAYS
-    if old and assessment.category != Category.PD:
-        stale = f", latest {day(latest.day)}"
-    if assessment.line is None and latest is not None:
-        return [
-            f": latest {series} {unit.result(latest)} {unit.label} ({day(latest.day)})",
-            f": latest {series} {unit.result(latest)} {unit.label}",
-        ]
-    if assessment.category == Category.PD and nadir and latest:
-        rise = (
-            signed_percent(assessment.percent_change_from_nadir)
-            if assessment.percent_change_from_nadir is not None
-            else "rising"
-        )
-        confirmed = (
-            f", confirmed {day(assessment.progression_confirmed)}"
-            if assessment.progression_confirmed
-            else ""
-        )
-        if Caveat.PD_THEN_FALL in assessment.caveats:
-            confirmed += ", since fallen"
-        risen_to = assessment.progression_value or latest
-        values = f"({unit.result(nadir)} -> {unit.result(risen_to)} {unit.label})"
-        return [
-            f": {series} {rise} from nadir {values}{confirmed}",
-            f": {series} {rise} from nadir{confirmed}",
-        ]
-    if assessment.category == Category.NE and assessment.reason:
-        return [f": {assessment.reason}{stale}", stale and f": latest {day(latest.day)}"]
-    if assessment.percent_change is not None and baseline and latest:
-        change = percent(assessment)
-        values = f"({unit.result(baseline)} -> {unit.result(latest)} {unit.label})"
-        return [f": {series} {change} {values}{stale}", f": {series} {change}{stale}"]
-    return [stale and f": latest {day(latest.day)}" if latest else ""]
-
-
-def treatment_incomplete(unavailable: tuple[str, ...]) -> bool:
-    return any(key in unavailable for key in TREATMENT_KEYS)
-
-
-def response_summary(
-    assessment: Assessment,
-    today: date,
-    unavailable: tuple[str, ...] = (),
-    unit: DisplayUnit = MG_DL,
-) -> str:
-    """Category in words and abbreviation, criteria, change and values, then the regimen;
-    shorter wording (never a cut word) when it would pass 139 characters."""
-    if assessment.line is None and treatment_incomplete(unavailable):
-        head = UNTREATED_INCOMPLETE_HEAD
-    elif assessment.line is None:
-        head = UNTREATED_HEAD
-    else:
-        head = f"{category_label(assessment.category)}, {assessment.criteria}"
-    series = SERIES_NAMES.get(assessment.series, "IgM") if assessment.series else "IgM"
-    regimen = assessment.line.regimen if assessment.line else ()
-    why = _warning_reason(assessment)
-    facts = [*_facts(assessment, series, today, unit), ""]
-    for fact in facts:
-        for regimen_text in _regimen_variants(regimen):
-            if assessment.category == Category.NE and assessment.reason and regimen_text:
-                continue  # "Not evaluable: no baseline ... on X" reads oddly; the detail has it
-            if regimen_text and assessment.category == Category.PD:
-                regimen_text = "," + regimen_text  # "..., confirmed DATE, on X" (contract)
-            summary = head + fact + regimen_text + why
-            if len(summary) <= SUMMARY_LIMIT:
-                return summary
-    return (head + why)[:SUMMARY_LIMIT]
 
 
 # Detail ----------------------------------------------------------------------------------
@@ -339,6 +234,20 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
             _point("Latest", latest, unit) if Caveat.PD_THEN_FALL in assessment.caveats else None
         ),
         unit=unit.label,
+        floor=(
+            unit.figure(assessment.progression_floor_mg_dl)
+            if assessment.progression_floor_mg_dl is not None
+            else None
+        ),
+        sub_floor=(
+            {
+                "rise": signed_percent(assessment.percent_change_from_nadir),
+                "amount": unit.figure(assessment.rise_below_floor),
+            }
+            if assessment.rise_below_floor is not None
+            and assessment.percent_change_from_nadir is not None
+            else None
+        ),
         after_cr=assessment.rise_after_cr,
         line=_line_status(assessment, unit),
         since=day(since) if since else None,
@@ -422,10 +331,24 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
         "overrideReasons": override_reasons(RESPONSE_OVERRIDES),
         "extension": assessment_extension(assessment, context.unavailable),
     }
-    if Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats:
-        card["suggestions"] = [repeat_igm_suggestion(context.patient_id)]
+    repeat = _repeat_igm(assessment, context)
+    if repeat is not None:
+        card["suggestions"] = [repeat]
         card["selectionBehavior"] = "at-most-one"
     return card
+
+
+def _repeat_igm(assessment: Assessment, context: CardContext) -> dict[str, Any] | None:
+    """contract.md: a repeat serum IgM on unconfirmed progression, a sub-floor rise and a
+    suppressed rise (dated after the window only when progression is not unconfirmed)."""
+    if Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats:
+        return repeat_igm_suggestion(context.patient_id)
+    suppressed = assessment.rise_suppressed
+    if suppressed is not None:
+        return repeat_igm_suggestion(context.patient_id, suppressed.until)
+    if assessment.rise_below_floor is not None:
+        return repeat_igm_suggestion(context.patient_id)
+    return None
 
 
 def hyperviscosity_card(finding: Hyperviscosity, context: CardContext) -> dict[str, Any]:

@@ -27,6 +27,61 @@ def _point(result: LabResult | None) -> dict[str, Any] | None:
     return point
 
 
+def _v3_keys(assessment: Assessment) -> dict[str, Any]:
+    """The keys contract v3 adds, each only when it applies."""
+    keys: dict[str, Any] = {}
+    if assessment.line_status is not None:
+        keys["lineStatus"] = assessment.line_status.value
+    if assessment.hold_since is not None:
+        keys["holdSince"] = assessment.hold_since.isoformat()
+    if assessment.switched_from:
+        keys["switchedFrom"] = [
+            {"ingredient": ingredient, "date": when.isoformat()}
+            for ingredient, when in assessment.switched_from
+        ]
+    suppressed = assessment.rise_suppressed
+    if suppressed is not None:
+        rise: dict[str, Any] = {"window": suppressed.window.value}
+        if suppressed.until is not None:
+            rise["until"] = suppressed.until.isoformat()
+        if suppressed.recovery:
+            rise["recovery"] = True
+        keys["riseSuppressed"] = rise
+    if assessment.withdrawal is not None:
+        keys["withdrawal"] = {
+            "ingredient": assessment.withdrawal.ingredient,
+            "stopped": assessment.withdrawal.stopped.isoformat(),
+            "until": assessment.withdrawal.until.isoformat(),
+        }
+    if assessment.best_response is not None:
+        keys["bestResponse"] = {
+            "category": assessment.best_response.category.value,
+            "since": assessment.best_response.since.isoformat(),
+        }
+    if assessment.provisional_until is not None:
+        keys["provisionalUntil"] = assessment.provisional_until.isoformat()
+    if assessment.rise_below_floor is not None:
+        keys["riseBelowFloor"] = {"riseMgDl": _number(assessment.rise_below_floor)}
+    if assessment.cr_lost is not None:
+        keys["crLost"] = assessment.cr_lost.isoformat()
+    duration = assessment.response_duration
+    if duration is not None:
+        keys["responseDuration"] = {
+            "category": duration.category.value,
+            "since": duration.since.isoformat(),
+            "until": duration.until.isoformat(),
+            "months": duration.months,
+        }
+    other = assessment.other_series
+    if other is not None:
+        keys["otherSeries"] = {
+            "series": other.series.value,
+            "values": [_point(value) for value in other.values],
+            "rising": other.rising,
+        }
+    return keys
+
+
 INCOMPLETE_TREATMENT_REASON = "no WM treatment found in the treatment records that could be read"
 
 
@@ -44,7 +99,8 @@ def assessment_extension(
     if assessment.percent_change is not None and not is_ne:
         body["percentChange"] = float(displayed_percent(assessment.percent_change))
         body["percentChangeIsBound"] = assessment.change_is_bound
-    if assessment.percent_change_from_nadir is not None and assessment.category == Category.PD:
+    if assessment.percent_change_from_nadir is not None:
+        # PD, a suppressed rise and a sub-floor rise (contract v3)
         body["percentChangeFromNadir"] = float(
             displayed_percent(assessment.percent_change_from_nadir)
         )
@@ -60,8 +116,9 @@ def assessment_extension(
         body["therapyStart"] = assessment.therapy_start.isoformat()
     if assessment.line_ended is not None:
         body["lineEnded"] = assessment.line_ended.isoformat()
-    if assessment.line is not None:
+    if assessment.line is not None and assessment.line.regimen:
         body["regimen"] = list(assessment.line.regimen)
+    body.update(_v3_keys(assessment))
     if assessment.caveats:
         body["caveats"] = [caveat.value for caveat in assessment.caveats]
     if assessment.response_since is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 from typing import Any
 
 from cds_service.clinical.valuesets import LOINC_SYSTEM
@@ -45,13 +46,20 @@ def _suggestion(label: str, description: str, resource: dict[str, Any]) -> dict[
     }
 
 
-def repeat_igm_suggestion(patient_id: str) -> dict[str, Any]:
-    """On unconfirmed progression; in the same laboratory (BCSH-2014)."""
+def repeat_igm_suggestion(patient_id: str, after: date | None = None) -> dict[str, Any]:
+    """On unconfirmed progression, a sub-floor rise or a suppressed rise; in the same
+    laboratory (BCSH-2014). `after`: not before this day (the end of a suppression window)."""
+    resource = _service_request(patient_id, SERUM_IGM)
+    when = ""
+    if after is not None:
+        start = after + timedelta(days=1)
+        resource["occurrencePeriod"] = {"start": start.isoformat()}
+        when = f" on or after {start.isoformat()}"
     return _suggestion(
         "Repeat serum IgM",
-        "Order a serum IgM (LOINC 2472-9) in the same laboratory to confirm or rule out "
+        f"Order a serum IgM (LOINC 2472-9) in the same laboratory{when} to confirm or rule out "
         "progression",
-        _service_request(patient_id, SERUM_IGM),
+        resource,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-CRITERIA_PROFILES = ("iwwm6", "iwwm6-trial")
+CRITERIA_PROFILES = ("iwwm6", "iwwm6-strict", "iwwm6-trial")
 # SMART App Launch 2.0 scopes: the EHR launch, and read access to what the rules read.
 DEFAULT_SMART_SCOPES = (
     "launch openid fhirUser patient/Patient.rs patient/Observation.rs "

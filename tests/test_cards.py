@@ -10,7 +10,8 @@ from fractions import Fraction
 import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cards.build import SUMMARY_LIMIT, CardContext, build_cards, response_summary
+from cards.build import CardContext, build_cards
+from cards.summary import SUMMARY_LIMIT, response_summary
 from cds_service.clinical.criteria import IWWM6
 from cds_service.clinical.models import (
     Assessment,
@@ -362,17 +363,17 @@ def test_a_pd_whose_igm_fell_since_gives_the_confirmed_rise_and_says_so(call):
         [
             igm("o1", -5, 5000),
             igm("o2", 90, 1000),
-            igm("o3", 180, 1300),
-            igm("o4", 270, 1400),
+            igm("o3", 180, 1600),
+            igm("o4", 270, 1700),
             igm("o5", 360, 1000),
         ],
         [statement("m1", "zanubrutinib", 0)],
     )
     card = call(request, today=on(363))["cards"][0]
-    # (1400 - 1000) / 1000: the rise that confirmed PD, never "0.0%" from the fall since
+    # (1700 - 1000) / 1000: the rise that confirmed PD, never "0.0%" from the fall since
     assert card["summary"].startswith(
-        "Progressive disease (PD), IWWM-6: IgM +40.0% from nadir (1000 -> 1400 mg/dL), "
+        "Progressive disease (PD), IWWM-6: IgM +70.0% from nadir (1000 -> 1700 mg/dL), "
         "confirmed 2024-10-11, since fallen"
     )
-    assert card["extension"]["wm-igm-assessment"]["percentChangeFromNadir"] == 40.0
+    assert card["extension"]["wm-igm-assessment"]["percentChangeFromNadir"] == 70.0
     assert "has since fallen to 1000 mg/dL (2025-01-09)" in card["detail"]

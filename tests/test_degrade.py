@@ -13,7 +13,7 @@ from werkzeug import Response
 from cards.build import NOT_CHECKED
 
 SERVICE = "/cds-services/wm-igm-response"
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "07-e7-progression-bdr.json"
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "32-pd-then-fall.json"
 TYPES = {
     "patient": "Patient",
     "observations": "Observation",
@@ -57,13 +57,13 @@ def test_a_failing_resource_type_is_named_and_the_rest_still_answers(fhir, make_
     response = client.post(SERVICE, json=serve_fixture(fhir, TYPES[key]))
     card, assessment = the_response_card(response)
     assert assessment["unavailable"] == [key]
-    assert assessment["category"] == "PD"  # E7's treatment is in its statements
+    assert assessment["category"] == "PD"  # the treatment is in its statements
     assert NOT_CHECKED[key] in card["detail"]
     assert card["indicator"] == "warning"
 
 
 def test_failing_statements_never_read_as_no_treatment(fhir, make_app):
-    # E7's regimen is recorded as statements only: without them the history is unknown.
+    # the regimen is recorded as statements only: without them the history is unknown.
     client = make_app(allow_as_of=True).test_client()
     response = client.post(SERVICE, json=serve_fixture(fhir, "MedicationStatement"))
     card, assessment = the_response_card(response)

@@ -28,7 +28,7 @@ def test_metadata_and_read(fhir_base):
 
 
 def test_search_by_patient_and_code_with_paging(fhir_base):
-    pid = "wm-07-e7-progression-bdr"
+    pid = "wm-07-e7-rises-under-the-floor-bdr"
     first = requests.get(
         f"{fhir_base}/Observation",
         params={"patient": pid, "code": "http://loinc.org|2472-9", "_count": 3, "_sort": "-date"},

@@ -35,14 +35,14 @@ def test_all_fixtures_pass_in_process(capsys):
     )
 
 
-def test_all_fixtures_pass_under_the_trial_profile(capsys, monkeypatch):
-    # Each fixture whose answer differs under ASPEN's 500 mg/dL floor says so in byCriteria.
-    monkeypatch.setenv("CDS_CRITERIA", "iwwm6-trial")
+def test_all_fixtures_pass_under_the_strict_profile(capsys, monkeypatch):
+    # Each fixture whose answer differs without the 500 mg/dL floor says so in byCriteria.
+    monkeypatch.setenv("CDS_CRITERIA", "iwwm6-strict")
     status, out, _ = run(capsys, FIXTURES)
     assert status == 0, out
     count = len(list(FIXTURES.glob("*.json")))
     assert out.strip().endswith(f"{count} passed, 0 failed ({count} with expectations)")
-    assert "IWWM-6-trial" in out
+    assert "IWWM-6-strict" in out
 
 
 def test_json_output_is_one_object_per_line(capsys):

@@ -165,7 +165,7 @@ def test_a_plasma_exchange_is_marked(service, ehr):
 
 
 def test_a_progression_shows_the_progression_line_and_how_far_the_latest_is(service, ehr):
-    response = launched(service, ehr, "07-e7-progression-bdr")
+    response = launched(service, ehr, "32-pd-then-fall")
     text = text_of(response)
     assert "Progressive disease (PD)" in text
     assert 'class="level progression"' in response.text

@@ -29,7 +29,7 @@ CASES = {
     "25-e12-rituximab-added-to-ibrutinib": "ibrutinib + rituximab",
     "06-e6-rituximab-flare": "flare window",
     "12-plasmapheresis-latest": "plasma exchange",
-    "07-e7-progression-bdr": "progression",
+    "32-pd-then-fall": "progression",
 }
 
 

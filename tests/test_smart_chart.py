@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from cards.text import G_L, MG_DL
 from cds_service.clinical.assessment import assess_response
-from cds_service.clinical.criteria import IWWM6, IWWM6_TRIAL
+from cds_service.clinical.criteria import IWWM6, IWWM6_STRICT
 from cds_service.fhir.mapping import to_patient_record
 from cds_service.fhir.parsing import parse_resources
 from cds_service.smart.chart import NARROW, WIDE, build_chart, thresholds
@@ -30,7 +30,7 @@ def test_thresholds_are_the_iwwm6_lines_of_the_founding_example():
     assessment, _ = assessed(
         [igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)]
     )
-    lines = {kind: level for kind, _, level in thresholds(assessment, IWWM6)}
+    lines = {kind: level for kind, _, level in thresholds(assessment, IWWM6_STRICT)}
     # IWWM-6: MR >= 25 %, PR >= 50 %, VGPR >= 90 % below baseline; PD >= 25 % above nadir.
     assert lines == {
         "mr": Decimal("3825"),
@@ -40,13 +40,13 @@ def test_thresholds_are_the_iwwm6_lines_of_the_founding_example():
     }
 
 
-def test_the_trial_profile_progression_line_has_its_500_floor():
+def test_the_default_profile_progression_line_has_its_500_floor():
     assessment, _ = assessed(
         [igm("o1", -5, 1000), igm("o2", 200, 400)],
         [statement("m1", "zanubrutinib", 0)],
-        profile=IWWM6_TRIAL,
+        profile=IWWM6,
     )
-    lines = {kind: level for kind, _, level in thresholds(assessment, IWWM6_TRIAL)}
+    lines = {kind: level for kind, _, level in thresholds(assessment, IWWM6)}
     assert lines["progression"] == Decimal(900)  # 400 + 500 mg/dL beats 400 x 1.25
 
 

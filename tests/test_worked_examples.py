@@ -1,4 +1,4 @@
-"""clinical-rules.md §8, E1-E16, through the HTTP endpoint.
+"""clinical-rules.md §8 (version 3), the worked examples, through the HTTP endpoint.
 
 Units mg/dL unless stated; dates relative to therapy start (day 0); "today" is 3 days
 after the latest value; ULN 230; profile iwwm6 unless stated.
@@ -78,10 +78,11 @@ EXAMPLES = {
             statement("m2", "dexamethasone", 0),
             statement("m3", "rituximab", 0),
         ],
-        category="PD",
+        category="MR",
         change=-37.5,
         caveats=["pi-mtor-discordance", "small-absolute-rise"],
         regimen=["bortezomib", "rituximab", "dexamethasone"],
+        indicator="info",
     ),
     "E9": dict(
         observations=[igm("o1", 30, 2100), igm("o2", 120, 1500)],
@@ -113,10 +114,11 @@ EXAMPLES = {
             statement("m1", "zanubrutinib", 0),
             statement("m2", "dexamethasone 4 mg tablet", 200, 204, status="completed"),
         ],
-        category="PD",
+        category="PR",
         change=-70.0,
-        caveats=["btki-discordance", "small-absolute-rise"],
+        caveats=["btki-discordance", "unconfirmed-progression"],
         regimen=["zanubrutinib"],
+        indicator="warning",
     ),
     "E12": dict(
         observations=[
@@ -177,10 +179,11 @@ EXAMPLES = {
             m_spike("s5", 540, "1.6"),
         ],
         statements=[statement("m1", "ibrutinib", 0)],
-        category="PD",
+        category="MR",
         change=-46.6,
-        caveats=["btki-discordance", "method-change", "small-absolute-rise"],
+        caveats=["btki-discordance", "method-change", "unconfirmed-progression"],
         series="m-spike",
+        indicator="warning",
     ),
     "E16": dict(
         observations=[
@@ -192,6 +195,34 @@ EXAMPLES = {
         category="VGPR",
         change=-92.0,
         caveats=[],
+    ),
+    "E21": dict(
+        observations=[
+            igm(f"o{i}", d, v)
+            for i, (d, v) in enumerate(
+                [(-5, 4500), (90, 1200), (180, 800), (270, 650), (360, 560)]
+                + [(450, 640), (540, 700), (630, 705), (720, 660)]
+            )
+        ],
+        statements=[statement("m1", "ibrutinib", 0)],
+        category="PR",
+        change=-85.3,
+        caveats=["btki-discordance"],
+        indicator="info",
+    ),
+    "E22": dict(
+        observations=[
+            igm(f"o{i}", d, v)
+            for i, (d, v) in enumerate(
+                [(-7, 3600), (180, 700), (360, 400), (540, 300), (720, 260), (900, 240)]
+                + [(1080, 220), (1260, 210), (1440, 230), (1620, 250), (1770, 290), (1918, 300)]
+            )
+        ],
+        statements=[statement("m1", "ibrutinib", 0)],
+        category="VGPR",
+        change=-91.6,
+        caveats=["btki-discordance", "small-absolute-rise"],
+        indicator="info",
     ),
 }
 
@@ -246,20 +277,91 @@ def test_e2_converts_g_per_litre(call):
     assert extension["baseline"]["valueMgDl"] == 5100
 
 
-def test_e7_is_progression_with_warning(call):
+def test_e7_rises_under_the_floor_are_stated_not_called_progression(call):
     example = EXAMPLES["E7"]
     response = call(hook_request(example["observations"], example["statements"]), today=on(273))
     extension, card = assessment_of(response)
-    assert card["indicator"] == "warning"
     assert extension["nadir"] == {"valueMgDl": 900, "date": on(90).isoformat()}
-    assert extension["progressionConfirmed"] == on(270).isoformat()
-    # (1250 - 900) / 900 = 38.88... %, shown truncated
+    assert "progressionConfirmed" not in extension
+    # (1250 - 900) / 900 = 38.88... %, shown truncated; 350 mg/dL is under the 500 floor
     assert extension["percentChangeFromNadir"] == 38.8
-    # The whole regimen would pass 139 characters: it is shortened, never cut mid-word.
+    assert extension["riseBelowFloor"] == {"riseMgDl": 350}
     assert card["summary"] == (
-        "Progressive disease (PD), IWWM-6: IgM +38.8% from nadir (900 -> 1250 mg/dL), "
+        "Minor response (MR), IWWM-6: IgM -37.5% on bortezomib + 2 more; +38.8% from nadir "
+        "(+350 mg/dL), under the 500 mg/dL floor"
+    )
+    assert [s["label"] for s in card["suggestions"]] == ["Repeat serum IgM"]
+    assert "at least 500 mg/dL above the nadir" in card["detail"]
+
+
+def test_e8_strict_profile_is_iwwm6_as_published(call):
+    example = EXAMPLES["E7"]
+    response = call(
+        hook_request(example["observations"], example["statements"]),
+        today=on(273),
+        criteria="iwwm6-strict",
+    )
+    extension, card = assessment_of(response)
+    assert extension["criteria"] == "IWWM-6-strict"
+    assert extension["category"] == "PD"
+    assert extension["progressionConfirmed"] == on(270).isoformat()
+    assert extension["caveats"] == ["pi-mtor-discordance", "small-absolute-rise"]
+    assert "riseBelowFloor" not in extension
+    assert card["indicator"] == "warning"
+    assert card["summary"] == (
+        "Progressive disease (PD), IWWM-6-strict: IgM +38.8% from nadir (900 -> 1250 mg/dL), "
         "confirmed 2024-10-11, on bortezomib + 2 more"
     )
+
+
+def test_e8_the_trial_name_is_the_default_profile(call):
+    example = EXAMPLES["E7"]
+    request = hook_request(example["observations"], example["statements"])
+    default, _ = assessment_of(call(request, today=on(273)))
+    trial, _ = assessment_of(call(request, today=on(273), criteria="iwwm6-trial"))
+    assert trial == default and trial["criteria"] == "IWWM-6"
+
+
+@pytest.mark.parametrize(
+    "name, confirmed, caveats",
+    [
+        ("E7", 270, ["pi-mtor-discordance", "small-absolute-rise"]),
+        ("E11", 270, ["btki-discordance", "small-absolute-rise"]),
+        ("E15", 540, ["btki-discordance", "method-change", "small-absolute-rise"]),
+        ("E21", 630, ["btki-discordance", "pd-then-fall", "small-absolute-rise"]),
+        ("E22", 1918, ["btki-discordance", "small-absolute-rise"]),
+    ],
+)
+def test_under_the_strict_profile_small_rises_are_progression(name, confirmed, caveats, call):
+    example = EXAMPLES[name]
+    request = hook_request(example["observations"], example["statements"])
+    extension, card = assessment_of(call(request, today=_today(example), criteria="iwwm6-strict"))
+    assert extension["category"] == "PD"
+    assert extension["progressionConfirmed"] == on(confirmed).isoformat()
+    assert extension["caveats"] == caveats
+    assert card["indicator"] == "warning"
+
+
+def test_e21_a_plateau_of_assay_noise_is_a_durable_response(call):
+    example = EXAMPLES["E21"]
+    request = hook_request(example["observations"], example["statements"])
+    extension, card = assessment_of(call(request, today=_today(example)))
+    assert extension["responseSince"] == on(90).isoformat()
+    assert "durable" in card["detail"]
+    assert "riseBelowFloor" not in extension and "suggestions" not in card
+
+
+def test_e22_a_rise_near_the_normal_range_is_a_note_not_progression(call):
+    example = EXAMPLES["E22"]
+    request = hook_request(example["observations"], example["statements"])
+    extension, card = assessment_of(call(request, today=_today(example)))
+    assert card["summary"] == (
+        "Very good partial response (VGPR), IWWM-6: IgM -91.6% on ibrutinib; +42.8% from nadir "
+        "(+90 mg/dL), under the 500 mg/dL floor"
+    )
+    assert extension["percentChangeFromNadir"] == 42.8
+    assert extension["riseBelowFloor"] == {"riseMgDl": 90}
+    assert [s["label"] for s in card["suggestions"]] == ["Repeat serum IgM"]
 
 
 def test_e12_reports_the_change_since_the_earlier_start(call):
@@ -284,22 +386,6 @@ def test_e13_keeps_the_lower_bound_and_escapes_it_once(call):
     assert ">7000 mg/dL" in card["detail"]
     assert "&gt;" not in card["detail"] and "&gt;" not in card["summary"]
     assert card["summary"].endswith("; IgM rising, repeat to confirm")
-
-
-def test_e8_trial_profile_needs_500_mg_dl(call):
-    example = EXAMPLES["E7"]
-    response = call(
-        hook_request(example["observations"], example["statements"]),
-        today=on(273),
-        criteria="iwwm6-trial",
-    )
-    extension, card = assessment_of(response)
-    assert extension["criteria"] == "IWWM-6-trial"
-    assert extension["category"] == "MR"
-    assert extension["percentChange"] == -37.5
-    assert extension["caveats"] == ["pi-mtor-discordance"]
-    assert "progressionConfirmed" not in extension
-    assert card["indicator"] == "info"
 
 
 def test_e10_bound_is_at_least(call):

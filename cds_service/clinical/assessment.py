@@ -104,6 +104,8 @@ def _running_nadirs(values: list[LabResult]) -> list[LabResult | None]:
 class _Rise(Enum):
     NONE = "none"
     RISE = "rise"
+    # §4.5 (`iwwm6`): meets the IWWM-6 arithmetic, but less than the floor above the nadir.
+    SUB_FLOOR = "sub-floor"
     AFTER_CR = "after-cr"  # would be a rise, but the monoclonal protein has not come back
 
 
@@ -137,6 +139,8 @@ class _Progress:
     possible: bool = False
     after_cr: bool = False  # vn was discounted by the after-CR rule
     suppressed: list[_Block] = field(default_factory=list)
+    # §4.5 sub-floor rise: (m, vn) when the latest two values rose 25 % under the floor.
+    sub_floor: tuple[LabResult, LabResult] | None = None
 
 
 @dataclass
@@ -242,6 +246,7 @@ class _Assessor:
 
     # §4.5 rises --------------------------------------------------------------------------
     def rise(self, value: LabResult, nadir: LabResult, series: Series) -> _Rise:
+        """§4.5: the IWWM-6 arithmetic, then the profile's progression floor."""
         if value.upper_bound:
             return _Rise.NONE  # "<25" can never prove a rise
         amount, lowest = value.value_mg_dl, nadir.value_mg_dl
@@ -254,7 +259,7 @@ class _Assessor:
             return _Rise.NONE  # a band too small to quantify reliably
         floor = self.profile.progression_min_rise_mg_dl
         if floor is not None and amount - lowest < floor:
-            return _Rise.NONE
+            return _Rise.SUB_FLOOR
         if series == Series.TOTAL_IGM and self.discounted_after_cr(value, nadir):
             return _Rise.AFTER_CR
         return _Rise.RISE
@@ -357,7 +362,32 @@ class _Assessor:
                 progress.suppressed += blocked
                 progress.possible = not blocked
             progress.after_cr = latest_rise == _Rise.AFTER_CR
+        if not progress.possible and n >= 2 and nadirs[n - 1] is not None:
+            progress.sub_floor = self.sub_floor_rise(
+                sequence, series, nadirs[n - 1], windows, peaks
+            )
         return progress
+
+    def sub_floor_rise(
+        self,
+        sequence: list[LabResult],
+        series: Series,
+        nadir: LabResult,
+        windows: list[_Window],
+        peaks: dict[_Window, Decimal],
+    ) -> tuple[LabResult, LabResult] | None:
+        """§4.5 sub-floor rise: v(n-1) and vn both meet the IWWM-6 arithmetic over
+        m = min(v0 ... v(n-2)), at least one under the floor, both outside every window. Judged
+        on the latest two values only; it never stands for the line."""
+        pair = (sequence[-2], sequence[-1])
+        kinds = [self.rise(v, nadir, series) for v in pair]
+        if _Rise.SUB_FLOOR not in kinds or not all(
+            kind in (_Rise.RISE, _Rise.SUB_FLOOR) for kind in kinds
+        ):
+            return None
+        if any(self.blocks(v, windows, peaks) for v in pair):
+            return None
+        return nadir, pair[1]
 
     # §3.5 the questions rules 2 and 3 ask of a line built so far ----------------------------
     def rise_before(self, line: TherapyLine, day: date) -> bool:
@@ -735,6 +765,11 @@ class _Assessor:
             category = self.category_by_reduction(change)
         if self.delayed_response(category, line, track):
             self.caveats.add(Caveat.DELAYED_RESPONSE)
+        if progress.sub_floor is not None:
+            nadir, risen = progress.sub_floor
+            self.caveats.add(Caveat.SMALL_ABSOLUTE_RISE)
+            values["rise_below_floor"] = risen.value_mg_dl - nadir.value_mg_dl
+            values["from_nadir"] = percent_change(nadir.value_mg_dl, risen.value_mg_dl)
         run = self.response_run(category, track, cr)
         since = self.response_since(run, category, cr)
         return self.result(
@@ -779,6 +814,7 @@ class _Assessor:
         first, second = track.sequence[k - 1], track.sequence[k]
         floor = self.profile.small_absolute_rise_mg_dl
         if any(v.value_mg_dl - nadir.value_mg_dl < floor for v in (first, second)):
+            # Only possible without a progression floor (`iwwm6-strict`, §5).
             self.caveats.add(Caveat.SMALL_ABSOLUTE_RISE)
         latest = track.sequence[-1]
         if latest is not second and self.rise(latest, nadir, track.series) != _Rise.RISE:
@@ -838,6 +874,7 @@ class _Assessor:
         from_nadir: Fraction | None = None,
         hyperviscosity: Hyperviscosity | None = None,
         old_high_igm: LabResult | None = None,
+        rise_below_floor: Decimal | None = None,
     ) -> Assessment:
         uln, uln_is_default = None, False
         uln_source = latest or baseline
@@ -857,6 +894,7 @@ class _Assessor:
         return Assessment(
             criteria=self.profile.label,
             category=category,
+            progression_floor_mg_dl=self.profile.progression_min_rise_mg_dl,
             series=series,
             values=tuple(self.values[series]) if series is not None else (),
             lines=self.lines,
@@ -885,6 +923,7 @@ class _Assessor:
             hyperviscosity=hyperviscosity,
             old_high_igm=old_high_igm,
             rise_after_cr=self.rise_after_cr and Caveat.UNCONFIRMED_PROGRESSION in self.caveats,
+            rise_below_floor=rise_below_floor,
         )
 
 

@@ -1,8 +1,10 @@
 """Criteria profiles: every threshold and window of clinical-rules.md, named, with its source.
 
-A profile is data. `iwwm6` is the default; `iwwm6-trial` adds the ASPEN / iNNOVATE
-500 mg/dL floor for progression. Values marked [design] are product decisions where the
-literature is silent (clinical-rules.md marks them the same way).
+A profile is data (clinical-rules.md §4 "Profiles"). `iwwm6`, the default, is IWWM-6 with
+the ASPEN / iNNOVATE 500 mg/dL progression floor (IMWG-2016's 0.5 g/dL); `iwwm6-strict` is
+IWWM-6 as published, for audit; `iwwm6-trial` is another name for `iwwm6`. Values marked
+[design] are product decisions where the literature is silent (clinical-rules.md marks them
+the same way).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ class CriteriaProfile:
     mr_reduction_percent: int = 25
     # IWWM-6 / IWWM-3: progression is a rise of at least 25 % above the nadir, confirmed.
     progression_factor: Fraction = Fraction(5, 4)
-    # ASPEN (Tam 2020) and iNNOVATE: the rise must also be at least this many mg/dL.
-    progression_min_rise_mg_dl: Decimal | None = None
+    # §4.5 ASPEN (Tam 2020), iNNOVATE, IMWG-2016: the rise must also be at least this many
+    # mg/dL above the nadir; None under `iwwm6-strict`.
+    progression_min_rise_mg_dl: Decimal | None = Decimal(500)
 
     # [design] §4.2 baseline: the last value at most this many days before therapy start.
     baseline_window_days: int = 90
@@ -103,11 +106,16 @@ class CriteriaProfile:
 
 
 IWWM6 = CriteriaProfile(name="iwwm6", label="IWWM-6")
-IWWM6_TRIAL = replace(
-    IWWM6, name="iwwm6-trial", label="IWWM-6-trial", progression_min_rise_mg_dl=Decimal(500)
+IWWM6_STRICT = replace(
+    IWWM6, name="iwwm6-strict", label="IWWM-6-strict", progression_min_rise_mg_dl=None
 )
 
-PROFILES: dict[str, CriteriaProfile] = {profile.name: profile for profile in (IWWM6, IWWM6_TRIAL)}
+# `iwwm6-trial` (v2's name for the floor) is accepted as another name for `iwwm6`.
+PROFILES: dict[str, CriteriaProfile] = {
+    "iwwm6": IWWM6,
+    "iwwm6-strict": IWWM6_STRICT,
+    "iwwm6-trial": IWWM6,
+}
 
 
 def profile_named(name: str) -> CriteriaProfile:

@@ -278,12 +278,75 @@ class Hyperviscosity:
     recent_plasmapheresis: date | None = None  # an exchange in the last 42 days
 
 
+class WindowKind(StrEnum):
+    """§4.6: the suppression windows, as the card extension names them."""
+
+    BTKI_HOLD = "btki-hold"
+    ANTI_CD20_FLARE = "anti-cd20-flare"
+    BTKI_WITHDRAWAL = "btki-withdrawal"
+
+
+class LineStatus(StrEnum):
+    """§3.5: the current line is on hold now, ongoing, or ended."""
+
+    ONGOING = "ongoing"
+    ON_HOLD = "on-hold"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class SuppressedRise:
+    """§4.7: the latest value is a rise that a window (or its recovery period) suppressed."""
+
+    window: WindowKind
+    until: date | None  # None: a hold on now whose start is not recorded
+    recovery: bool = False
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """§4.6: a BTKi of an earlier line stopped shortly before the current line started."""
+
+    ingredient: str
+    stopped: date
+    until: date
+
+
+@dataclass(frozen=True)
+class BestResponse:
+    """§4.8: the reduction category the nadir reached, and the first value that reached it."""
+
+    category: Category
+    since: date
+
+
+@dataclass(frozen=True)
+class ResponseDuration:
+    """§4 step 8: how long the response before a progression lasted."""
+
+    category: Category
+    since: date
+    until: date
+    months: int
+
+
+@dataclass(frozen=True)
+class OtherSeries:
+    """§4.1: values of the series not chosen, dated after the chosen series' latest."""
+
+    series: Series
+    values: tuple[LabResult, ...]
+    rising: bool  # its latest value is a possible PD (step 5 on its own values)
+
+
 @dataclass(frozen=True)
 class Assessment:
     """The answer for one patient (clinical-rules.md §4), ready to be put on cards."""
 
     criteria: str
     category: Category
+    # §4.5: the profile's progression floor (None under `iwwm6-strict`), for the card's words.
+    progression_floor_mg_dl: Decimal | None = None
     series: Series | None = None
     percent_change: Fraction | None = None  # exact; see `displayed_percent`
     change_is_bound: bool = False  # the true change is at least this large
@@ -310,6 +373,19 @@ class Assessment:
     # §7: no recent total IgM, and the newest older one was >= 4000 mg/dL.
     old_high_igm: LabResult | None = None
     rise_after_cr: bool = False  # §4.5: a rise after CR was discounted: repeat immunofixation
+    # §4.5 sub-floor rise: vn - m, when the latest two values rose 25 % under the floor.
+    rise_below_floor: Decimal | None = None
+    line_status: LineStatus | None = None
+    rise_suppressed: SuppressedRise | None = None
+    best_response: BestResponse | None = None
+    provisional_until: date | None = None  # SD while the latest value is in a flare window
+    cr_lost: date | None = None
+    response_duration: ResponseDuration | None = None
+    withdrawal: Withdrawal | None = None
+    held_drug: str | None = None  # a BTKi of the current line on hold now
+    hold_since: date | None = None  # its recorded hold start
+    switched_from: tuple[tuple[str, date], ...] = ()  # §3.5 rule 3: (ingredient, switch day)
+    other_series: OtherSeries | None = None
     # For drawing the course (the SMART app): the series' values as the rules used them (one
     # per day, §3.1), and every line of therapy that has started (§3.5), oldest first.
     values: tuple[LabResult, ...] = ()

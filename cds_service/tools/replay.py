@@ -8,7 +8,7 @@ expected outcome in `extension["wm-igm-expected"]`:
 
     {"category": "PR", "percentChange": -56.2, "caveats": ["btki-discordance"],
      "cards": 1, "excluded": 0, "reason": "...", "percentChangeIsBound": true,
-     "byCriteria": {"IWWM-6-trial": {"category": "MR"}}}
+     "byCriteria": {"IWWM-6-strict": {"category": "PD"}}}
 
 Exit status: 0 all good, 1 an expectation did not hold or the service failed, 2 a usage
 or file error.

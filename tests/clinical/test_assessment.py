@@ -13,13 +13,13 @@ from fractions import Fraction
 import pytest
 
 from cds_service.clinical.assessment import assess_response, displayed_percent
-from cds_service.clinical.criteria import IWWM6, IWWM6_TRIAL
+from cds_service.clinical.criteria import IWWM6, IWWM6_STRICT
 from cds_service.clinical.models import Category, Caveat, IfeReading, Progression, Series
 
 from .helpers import episode, igm_series, lab, m_spike, on, record
 
 
-def assess(rec, today_offset=None, profile=IWWM6):
+def assess(rec, today_offset=None, profile=IWWM6_STRICT):
     if today_offset is None:
         days = [r.day for r in rec.lab_results] or [on(0)]
         today = max(days) + timedelta(days=3)
@@ -217,11 +217,11 @@ def test_a_bound_can_never_prove_a_rise():
     "rises, is_pd",
     [((1400, 1400), True), ((1399, 1400), False), ((1400, 1399), False)],
 )
-def test_trial_profile_needs_500_mg_dl_above_nadir(rises, is_pd):
+def test_the_default_profile_needs_500_mg_dl_above_nadir(rises, is_pd):
     labs = igm_series((-7, 2000), (90, 900), (180, rises[0]), (270, rises[1]))
-    result = assess(record(labs, [episode("bortezomib", 0)]), profile=IWWM6_TRIAL)
+    result = assess(record(labs, [episode("bortezomib", 0)]), profile=IWWM6)
     assert (result.category == Category.PD) is is_pd
-    assert result.criteria == "IWWM-6-trial"
+    assert result.criteria == "IWWM-6"
 
 
 def test_progression_is_the_first_category_even_below_baseline():

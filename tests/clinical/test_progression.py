@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.clinical.assessment import assess_response
-from cds_service.clinical.criteria import IWWM6, IWWM6_TRIAL
+from cds_service.clinical.criteria import IWWM6, IWWM6_STRICT
 from cds_service.clinical.models import Category, Caveat, Series
 
 from .helpers import episode, igm_series, lab, m_spike, on, record
@@ -21,7 +21,7 @@ from .helpers import episode, igm_series, lab, m_spike, on, record
 ZANUBRUTINIB = [episode("zanubrutinib", 0)]
 
 
-def assess(rec, today_offset=None, profile=IWWM6):
+def assess(rec, today_offset=None, profile=IWWM6_STRICT):
     if today_offset is None:
         today = max(r.day for r in rec.lab_results) + timedelta(days=3)
     else:
@@ -61,10 +61,10 @@ def test_an_m_spike_rise_must_reach_500_mg_dl(grams, rise):
 
 
 @pytest.mark.parametrize("value, rise", [(1499, False), (1500, True)])
-def test_the_trial_profile_also_needs_500_mg_dl_above_the_nadir(value, rise):
+def test_the_default_profile_also_needs_500_mg_dl_above_the_nadir(value, rise):
     result = assess(
         record(igm_series((-5, 5000), (90, 1000), (180, value)), ZANUBRUTINIB),
-        profile=IWWM6_TRIAL,
+        profile=IWWM6,
     )
     assert (Caveat.UNCONFIRMED_PROGRESSION in result.caveats) is rise
 
