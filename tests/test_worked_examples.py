@@ -15,6 +15,11 @@ from .builders import hook_request, ife, igm, m_spike, on, statement
 BR = [statement("m-benda", "bendamustine", 0, 150), statement("m-ritux", "rituximab", 0, 150)]
 
 
+def igm_course(*points):
+    """Total IgM results at (day, mg/dL) points."""
+    return [igm(f"o{index}", offset, value) for index, (offset, value) in enumerate(points)]
+
+
 def assessment_of(response):
     response_cards = [c for c in response["cards"] if "extension" in c]
     assert len(response_cards) == 1
@@ -197,13 +202,17 @@ EXAMPLES = {
         caveats=[],
     ),
     "E21": dict(
-        observations=[
-            igm(f"o{i}", d, v)
-            for i, (d, v) in enumerate(
-                [(-5, 4500), (90, 1200), (180, 800), (270, 650), (360, 560)]
-                + [(450, 640), (540, 700), (630, 705), (720, 660)]
-            )
-        ],
+        observations=igm_course(
+            (-5, 4500),
+            (90, 1200),
+            (180, 800),
+            (270, 650),
+            (360, 560),
+            (450, 640),
+            (540, 700),
+            (630, 705),
+            (720, 660),
+        ),
         statements=[statement("m1", "ibrutinib", 0)],
         category="PR",
         change=-85.3,
@@ -211,13 +220,20 @@ EXAMPLES = {
         indicator="info",
     ),
     "E22": dict(
-        observations=[
-            igm(f"o{i}", d, v)
-            for i, (d, v) in enumerate(
-                [(-7, 3600), (180, 700), (360, 400), (540, 300), (720, 260), (900, 240)]
-                + [(1080, 220), (1260, 210), (1440, 230), (1620, 250), (1770, 290), (1918, 300)]
-            )
-        ],
+        observations=igm_course(
+            (-7, 3600),
+            (180, 700),
+            (360, 400),
+            (540, 300),
+            (720, 260),
+            (900, 240),
+            (1080, 220),
+            (1260, 210),
+            (1440, 230),
+            (1620, 250),
+            (1770, 290),
+            (1918, 300),
+        ),
         statements=[statement("m1", "ibrutinib", 0)],
         category="VGPR",
         change=-91.6,
