@@ -25,6 +25,8 @@ from cds_service.clinical.models import (
     Hyperviscosity,
     LabResult,
     MonitoringDue,
+    MonitoringReason,
+    MonitoringState,
     Series,
 )
 
@@ -257,6 +259,7 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         immunofixation=_immunofixation(assessment),
         uln=unit.figure(assessment.uln_mg_dl) if assessment.uln_mg_dl is not None else None,
         uln_is_default=assessment.uln_is_default,
+        held_back=[_point("Held back", value, unit) for value in assessment.held_back],
         discordances=[
             {"day": day(d.day), "low": unit.figure(d.low), "high": unit.figure(d.high)}
             for d in assessment.discordances
@@ -399,31 +402,90 @@ def hyperviscosity_card(finding: Hyperviscosity, context: CardContext) -> dict[s
     return card
 
 
+MONITORING_MONTHS = {92: 3, 122: 4, 183: 6, 365: 12}
+MONITORING_EXTENSION = "wm-igm-monitoring"
+
+
+def _state_sentence(due: MonitoringDue) -> str:
+    """§6: the sentence of the patient's state; never "On therapy" for an ended line."""
+    months = MONITORING_MONTHS.get(due.interval_days)
+    expected = (
+        f"IgM expected every {months} months"
+        if months
+        else f"IgM expected every {due.interval_days} days"
+    )
+    line = due.line
+    regimen = escape_markdown(" + ".join(line.regimen)) if line else ""
+    if due.state == MonitoringState.PROGRESSION_OFF_THERAPY:
+        return (
+            f"Progression confirmed {day(due.progression_confirmed)} after {regimen} "
+            f"(ended {day(due.line_ended)}); {expected}"
+        )
+    if due.state == MonitoringState.OFF_THERAPY:
+        return f"Off therapy since {day(due.line_ended)} ({regimen}); {expected}"
+    if due.state == MonitoringState.ON_THERAPY and line is not None:
+        return f"On therapy since {day(line.start)} ({regimen}); {expected}"
+    return f"No WM treatment recorded; {expected}"
+
+
+def _monitoring_summary(due: MonitoringDue) -> str:
+    if due.reason == MonitoringReason.TOTAL_IGM_DUE:
+        return f"Total IgM due: last measured {day(due.last_result_day)}; only the M-spike since"
+    head = f"WM monitoring due: serum IgM expected every {due.interval_days} days; "
+    if due.last_result_day is not None:
+        return head + f"last result {due.days_since} days ago"
+    where = " since line start" if due.line is not None else ""
+    if due.unusable_count:
+        return head + f"{due.unusable_count}{where} could not be used"
+    return head + ("none since line start" if due.line is not None else "none recorded")
+
+
+def monitoring_extension(due: MonitoringDue) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "state": due.state.value,
+        "intervalDays": due.interval_days,
+        "reason": due.reason.value,
+    }
+    if due.last_result_day is not None:
+        body["lastResult"] = due.last_result_day.isoformat()
+    if due.days_since is not None:
+        body["daysSince"] = due.days_since
+    if due.unusable_count:
+        body["unusableResults"] = due.unusable_count
+    return {MONITORING_EXTENSION: body}
+
+
 def monitoring_card(
     due: MonitoringDue, context: CardContext, profile: CriteriaProfile, suggest: bool
 ) -> dict[str, Any]:
-    last = (
-        f"last result {due.days_since} days ago" if due.last_result_day else "none since line start"
+    """§6 and contract "Monitoring card"."""
+    last_days = (
+        (context.today - due.last_result_day).days if due.last_result_day is not None else None
     )
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": f"WM monitoring due: serum IgM expected every {due.interval_days} days; {last}",
+        "summary": _monitoring_summary(due),
         "detail": render(
             "monitoring_detail.md.j2",
-            line_start=day(due.line_start),
-            expected="3 months" if due.interval_days <= 92 else "4 to 6 months",
+            state_sentence=_state_sentence(due),
+            total_igm=due.reason == MonitoringReason.TOTAL_IGM_DUE,
             last_day=day(due.last_result_day) if due.last_result_day else None,
+            last_days=last_days,
+            since_line=due.line is not None and due.days_since is not None,
             days_since=due.days_since,
-            early_interval=profile.monitoring_early_interval_days,
-            early_years=profile.monitoring_early_days // 365,
-            late_interval=profile.monitoring_late_interval_days,
+            unusable_count=due.unusable_count,
+            unusable_since=day(due.unusable_since) if due.unusable_since else None,
+            unusable_reason=escape_markdown(due.unusable_reason or ""),
         ),
         "indicator": "info",
         "source": {
-            "label": "IgM monitoring interval (service design, clinical-rules §6)",
+            "label": "WM follow-up: BSH 2022 (Pratt et al.), ESMO 2018; interval by state "
+            "(service design, clinical-rules §6)",
+            "url": "https://doi.org/10.1111/bjh.18036",
             "topic": topic("monitoring-due", "IgM monitoring due"),
         },
         "overrideReasons": override_reasons(MONITORING_OVERRIDES),
+        "extension": monitoring_extension(due),
     }
     if suggest:
         card["suggestions"] = [monitoring_igm_suggestion(context.patient_id)]

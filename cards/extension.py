@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from cds_service.clinical.assessment import displayed_percent
+from cds_service.clinical.laboratory import HELD_BACK
 from cds_service.clinical.models import Assessment, Category, LabResult
 
 EXTENSION_KEY = "wm-igm-assessment"
@@ -72,6 +73,16 @@ def _v3_keys(assessment: Assessment) -> dict[str, Any]:
             "until": duration.until.isoformat(),
             "months": duration.months,
         }
+    if assessment.held_back:
+        keys["heldBack"] = [
+            {
+                "reference": value.reference,
+                "valueMgDl": _number(value.value_mg_dl),
+                "date": value.day.isoformat(),
+                "reason": HELD_BACK,
+            }
+            for value in assessment.held_back
+        ]
     other = assessment.other_series
     if other is not None:
         keys["otherSeries"] = {

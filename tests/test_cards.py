@@ -22,6 +22,8 @@ from cds_service.clinical.models import (
     ImmunofixationResult,
     LabResult,
     MonitoringDue,
+    MonitoringReason,
+    MonitoringState,
     Progression,
     Series,
     TherapyLine,
@@ -244,7 +246,9 @@ def test_the_same_order_is_never_suggested_twice_in_one_response():
     possible = assessment(
         Category.MR, progression=Progression.POSSIBLE, caveats=(Caveat.UNCONFIRMED_PROGRESSION,)
     )
-    due = MonitoringDue(date(2025, 1, 1), 120, 92, date(2024, 1, 1))
+    due = MonitoringDue(
+        MonitoringState.ON_THERAPY, 92, MonitoringReason.OVERDUE, date(2025, 1, 1), 120
+    )
     response, monitoring = cards_for(possible, due)
     assert len(response["suggestions"]) == 1 and "suggestions" not in monitoring
     (_, monitoring) = cards_for(assessment(), due)
@@ -259,18 +263,65 @@ def test_internal_codes_never_reach_the_summary():
     assert "total-igm" not in card["summary"] and "m-spike" not in card["summary"]
 
 
-def test_monitoring_card():
+def test_monitoring_card_says_the_state_and_the_newest_usable_result():
+    a = assessment()
     due = MonitoringDue(
+        MonitoringState.ON_THERAPY,
+        92,
+        MonitoringReason.OVERDUE,
         last_result_day=date(2025, 1, 1),
         days_since=120,
-        interval_days=92,
-        line_start=date(2024, 1, 1),
+        line=a.line,
     )
-    cards = cards_for(assessment(), due)
-    card = cards[-1]
+    card = cards_for(a, due)[-1]
     assert card["indicator"] == "info"
-    assert "monitoring due" in card["summary"].lower()
-    assert "2025-01-01" in card["detail"] and "120 days" in card["detail"]
+    assert card["summary"] == (
+        "WM monitoring due: serum IgM expected every 92 days; last result 120 days ago"
+    )
+    assert card["detail"].startswith("On therapy since ")
+    assert "IgM expected every 3 months" in card["detail"] and "2025-01-01" in card["detail"]
+    assert card["extension"]["wm-igm-monitoring"] == {
+        "state": "on-therapy",
+        "intervalDays": 92,
+        "reason": "overdue",
+        "lastResult": "2025-01-01",
+        "daysSince": 120,
+    }
+
+
+def test_monitoring_card_off_therapy_never_says_on_therapy():
+    a = assessment()
+    due = MonitoringDue(
+        MonitoringState.OFF_THERAPY,
+        365,
+        MonitoringReason.OVERDUE,
+        last_result_day=date(2025, 1, 1),
+        days_since=400,
+        line=a.line,
+        line_ended=date(2020, 6, 1),
+    )
+    card = cards_for(a, due)[-1]
+    assert card["detail"].startswith("Off therapy since 2020-06-01 (")
+    assert "every 12 months" in card["detail"] and "On therapy" not in card["detail"]
+
+
+def test_monitoring_card_with_only_unusable_results_never_says_none():
+    a = assessment()
+    due = MonitoringDue(
+        MonitoringState.ON_THERAPY,
+        92,
+        MonitoringReason.OVERDUE,
+        last_result_day=None,
+        days_since=100,
+        line=a.line,
+        unusable_count=2,
+        unusable_reason="unit 'IU/mL' cannot be converted to mg/dL",
+    )
+    card = cards_for(a, due)[-1]
+    assert card["summary"].endswith("2 since line start could not be used")
+    assert "none" not in card["summary"]
+    assert "2 results could not be used (unit" in card["detail"]
+    assert card["extension"]["wm-igm-monitoring"]["unusableResults"] == 2
 
 
 def test_every_caveat_has_a_link_a_sentence_and_a_page(client):

@@ -45,7 +45,7 @@ def serve_fixture(fhir, failing_type):
 def the_response_card(response):
     assert response.status_code == 200, response.get_json()
     cards = response.get_json()["cards"]
-    card = next(c for c in cards if "extension" in c)
+    card = next(c for c in cards if "wm-igm-assessment" in c.get("extension", {}))
     return card, card["extension"]["wm-igm-assessment"]
 
 

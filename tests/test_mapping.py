@@ -166,14 +166,64 @@ def test_bounds_stay_in_the_series_with_their_comparator(comparator):
 
 
 def test_reference_range_high_is_the_uln_converted():
-    (result,) = mapped(igm("o1", 0, 1000, uln=2.3)).lab_results
-    assert result.uln_mg_dl == Decimal("2.3")
+    (result,) = mapped(igm("o1", 0, 1000, uln=260)).lab_results
+    assert result.uln_mg_dl == Decimal(260)
     resource = igm("o2", 0, 10, "g/L")
     resource["referenceRange"] = [
         {"low": {"value": 0.4, "unit": "g/L"}, "high": {"value": 2.3, "unit": "g/L"}}
     ]
     (result,) = mapped(resource).lab_results
     assert result.uln_mg_dl == 230
+
+
+def test_a_reference_range_without_a_unit_is_read_in_the_values_unit():
+    resource = igm("o1", 0, 10, "g/L")
+    resource["referenceRange"] = [{"high": {"value": 2.3}}]
+    (result,) = mapped(resource).lab_results
+    assert result.uln_mg_dl == 230
+
+
+@pytest.mark.parametrize(
+    "uln, usable", [("99.9", False), (100, True), (1000, True), ("1000.1", False), ("2.3", False)]
+)
+def test_a_reference_range_implying_another_unit_leaves_the_result_out(uln, usable):
+    # §3.1 [design]: "16 mg/dL, ULN 2.3 mg/dL" is 16 g/L mislabelled.
+    record = mapped(igm("o1", 0, 16, uln=Decimal(str(uln))))
+    assert bool(record.lab_results) is usable
+    if not usable:
+        assert reasons(record) == {"Observation/o1": "reference range implies a different unit"}
+        (unusable,) = record.unusable
+        assert (unusable.reference, unusable.day) == ("Observation/o1", on(0))
+
+
+@pytest.mark.parametrize("code, mg_dl", [("mg/dl", "3400"), ("g/l", "340000"), ("g/dl", "3400000")])
+def test_ucum_litre_may_be_written_lower_case(code, mg_dl):
+    # UCUM: `l` and `L` are both the litre; "mg/dl" is a valid code, not an unknown unit.
+    (result,) = mapped(igm("o1", 0, 3400, code)).lab_results
+    assert result.value_mg_dl == Decimal(mg_dl)
+
+
+def test_a_ucum_unit_other_than_the_litre_stays_case_sensitive():
+    record = mapped(igm("o1", 0, 3400, "MG/DL"))
+    assert not record.lab_results
+    assert "cannot be converted" in reasons(record)["Observation/o1"]
+
+
+@pytest.mark.parametrize(
+    "status, unusable",
+    [
+        ("preliminary", True),
+        ("registered", True),
+        ("entered-in-error", False),
+        ("cancelled", False),
+    ],
+)
+def test_results_left_out_for_status_are_unusable_unless_never_measured(status, unusable):
+    record = mapped(igm("o1", 0, 3400, status=status), m_spike("s1", 5, "1.2", unit="IU/mL"))
+    assert not record.lab_results
+    series = {u.reference: u.series.value for u in record.unusable}
+    assert series.pop("Observation/s1") == "m-spike"  # a unit nobody can convert
+    assert ("Observation/o1" in series) is unusable
 
 
 def test_serum_viscosity_is_read_for_the_hyperviscosity_card():

@@ -99,7 +99,7 @@ def assess(client_for, patient, **kwargs):
     response = client.post(SERVICE, data=body, content_type="application/json")
     assert response.status_code == 200, response.get_json()
     for card in response.get_json()["cards"]:
-        if "extension" in card:
+        if "wm-igm-assessment" in card.get("extension", {}):
             return card["extension"]["wm-igm-assessment"]
     return None
 
@@ -200,6 +200,9 @@ def test_lowering_only_the_latest_value_never_makes_the_category_worse(make_app)
         lowered["valueQuantity"]["value"] = int(latest["valueQuantity"]["value"] * fraction)
         observations = [lowered if o is latest else o for o in patient["observations"]]
         after = assess(client_for, patient, observations=observations)
+        held = {item["reference"] for item in after.get("heldBack", [])}
+        if f"Observation/{lowered['id']}" in held:
+            return  # §3.1: a tenfold fall is held back until a next value confirms it
         # v2 §4.7: a rise over the baseline is NE (no SD), so lowering the latest value can
         # turn NE into a category. A category never gets worse; only a PD can become NE
         # (a lower value held back by a window's recovery period is "repeat IgM").

@@ -70,9 +70,10 @@ def test_a_mismatch_fails_with_a_diff(capsys, tmp_path):
 
 
 def test_as_of_changes_today(capsys):
-    # 22 days after the fixture's own "today", the latest IgM is no longer within 92 days.
+    # The ibrutinib order ran out on 2024-04-08 and was not renewed: off therapy, IgM is
+    # expected every 122 days (§6), and on 2024-08-20 the latest (2024-04-14) is older.
     status, out, _ = run(
-        capsys, FIXTURES / "03-e3-minor-response-exactly-25.json", "--as-of", "2024-07-20"
+        capsys, FIXTURES / "03-e3-minor-response-exactly-25.json", "--as-of", "2024-08-20"
     )
     assert status == 0
     assert "monitoring due" in out

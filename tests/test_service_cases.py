@@ -8,7 +8,7 @@ SERVICE = "/cds-services/wm-igm-response"
 
 
 def assessment(response):
-    (card,) = [c for c in response["cards"] if "extension" in c]
+    (card,) = [c for c in response["cards"] if "wm-igm-assessment" in c.get("extension", {})]
     return card["extension"]["wm-igm-assessment"]
 
 

@@ -21,7 +21,7 @@ def igm_course(*points):
 
 
 def assessment_of(response):
-    response_cards = [c for c in response["cards"] if "extension" in c]
+    response_cards = [c for c in response["cards"] if "wm-igm-assessment" in c.get("extension", {})]
     assert len(response_cards) == 1
     return response_cards[0]["extension"]["wm-igm-assessment"], response_cards[0]
 

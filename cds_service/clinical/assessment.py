@@ -7,6 +7,7 @@ unrounded values.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from .dates import add_months
 from .exact import at_least as _at_least
 from .exact import times
 from .hyperviscosity import reference_values
-from .laboratory import one_value_per_day
+from .laboratory import HELD_BACK, hold_back_implausible, one_value_per_day
 from .models import (
     CAVEAT_ORDER,
     Assessment,
@@ -36,8 +37,10 @@ from .models import (
     Progression,
     Series,
     TherapyLine,
+    TrendChange,
+    UnusableResult,
 )
-from .therapy import treatment_history
+from .therapy import line_status, treatment_history
 from .valuesets import SLOW_RESPONSE_INGREDIENTS
 
 NO_TREATMENT = "no WM treatment found"
@@ -64,6 +67,25 @@ NO_BASELINE_PD = "no pre-treatment baseline: progression judged from the on-trea
 SERIES_WORDS = {Series.TOTAL_IGM: "IgM", Series.M_SPIKE: "M-spike"}
 
 
+def unusable_reason(unusable: list[UnusableResult]) -> str | None:
+    """§3.1: "N IgM results could not be used (REASON)", REASON the one most of them share
+    (on a tie, the earliest result's); never "no results" when results exist."""
+    if not unusable:
+        return None
+    kinds = {u.series for u in unusable}
+    what = SERIES_WORDS[kinds.pop()] if len(kinds) == 1 else "IgM or M-spike"
+    noun = "result" if len(unusable) == 1 else "results"
+    return f"{len(unusable)} {what} {noun} could not be used ({commonest_reason(unusable)})"
+
+
+def commonest_reason(unusable: list[UnusableResult]) -> str:
+    """The reason most unusable results share; on a tie, the earliest result's."""
+    counts = Counter(u.reason for u in unusable)
+    by_date = sorted(unusable, key=lambda u: (u.day or date.max, u.reference))
+    first_seen = {u.reason: index for index, u in reversed(list(enumerate(by_date)))}
+    return max(counts, key=lambda r: (counts[r], -first_seen[r]))
+
+
 def displayed_percent(change: Fraction) -> Decimal:
     """§4.4: truncate toward zero to one decimal, so the shown figure never crosses a
     threshold the exact one did not (24.975 % shows as 24.9 %)."""
@@ -73,6 +95,10 @@ def displayed_percent(change: Fraction) -> Decimal:
 
 def percent_change(baseline: Decimal, latest: Decimal) -> Fraction:
     return (Fraction(latest) - Fraction(baseline)) / Fraction(baseline) * 100
+
+
+def _by_day(result: LabResult) -> tuple[date, str]:
+    return result.sort_key
 
 
 def _nadir_key(result: LabResult) -> tuple[Decimal, date, str]:
@@ -99,6 +125,13 @@ def _running_nadirs(values: list[LabResult]) -> list[LabResult | None]:
                 best, best_key = value, key
         nadirs.append(best)
     return nadirs
+
+
+def _trend_change(first: LabResult, latest: LabResult) -> TrendChange | None:
+    """§4.10: omitted when there is no earlier value or either end is a bound."""
+    if first is latest or first.is_bound or latest.is_bound or first.value_mg_dl <= 0:
+        return None
+    return TrendChange(percent_change(first.value_mg_dl, latest.value_mg_dl), first)
 
 
 class _Rise(Enum):
@@ -184,16 +217,30 @@ class _Assessor:
                 )
             else:
                 results.append(result)
+        self.plasmaphereses = sorted(
+            (p for p in record.plasmaphereses if p.day <= latest_allowed), key=lambda p: p.day
+        )
         per_day = one_value_per_day(results, profile)
         self.values = per_day.values
         self.discordances = per_day.discordances
         self.excluded.extend(per_day.replaced)
+        self.held_back: list[LabResult] = []
+        exchange_days = [p.day for p in self.plasmaphereses]
+        for series in Series:
+            self.values[series], held = hold_back_implausible(
+                self.values[series],
+                exchange_days,
+                lambda value: self.after_plasmapheresis(value.day),
+                profile,
+            )
+            self.held_back += held
+        self.unusable: list[UnusableResult] = [
+            *record.unusable,
+            *(UnusableResult(v.reference, v.series, v.day, HELD_BACK) for v in self.held_back),
+        ]
         self.immunofixations = sorted(
             (i for i in record.immunofixations if i.day <= latest_allowed),
             key=lambda i: (i.day, i.reference),
-        )
-        self.plasmaphereses = sorted(
-            (p for p in record.plasmaphereses if p.day <= latest_allowed), key=lambda p: p.day
         )
         self.viscosities = sorted(
             (v for v in record.viscosities if v.day <= latest_allowed), key=lambda v: v.day
@@ -595,15 +642,7 @@ class _Assessor:
         common = {"hyperviscosity": hyperviscosity, "old_high_igm": old_high}
         line = self.line
         if line is None:
-            values = self.values[Series.TOTAL_IGM] or self.values[Series.M_SPIKE]
-            return self.result(
-                Category.NE,
-                reason=NO_TREATMENT,
-                series=values[0].series if values else None,
-                latest=values[-1] if values else None,
-                nadir=_nadir(values),
-                **common,
-            )
+            return self.untreated(common)
         igm, m_spike = (self.track(series, line) for series in Series)
         both_exist = bool(igm.values) and bool(m_spike.values)
         chosen = self.choose_series(igm, m_spike)
@@ -612,6 +651,24 @@ class _Assessor:
         if chosen is None:
             return self.without_usable_series(line, igm, m_spike, common)
         return self.with_series(line, chosen, common)
+
+    def untreated(self, common: dict) -> Assessment:
+        """§4.10: no line of therapy: the trend without a category, and never a nadir."""
+        values = self.values[Series.TOTAL_IGM] or self.values[Series.M_SPIKE]
+        if not values:
+            return self.result(Category.NE, reason=NO_TREATMENT, **common)
+        latest = values[-1]
+        year_before = latest.day - timedelta(days=self.profile.trend_days)
+        in_year = [v for v in values if year_before <= v.day < latest.day]
+        return self.result(
+            Category.NE,
+            reason=NO_TREATMENT,
+            series=latest.series,
+            latest=latest,
+            change_since_first=_trend_change(values[0], latest),
+            change_12_months=_trend_change(in_year[0], latest) if in_year else None,
+            **common,
+        )
 
     def choose_series(self, igm: _Track, m_spike: _Track) -> _Track | None:
         """§4.1: total IgM unless stale; a progression seen by one method is not erased."""
@@ -672,7 +729,7 @@ class _Assessor:
                     **common,
                 )
         if not primary.values:
-            reason = NO_RESULTS
+            reason = unusable_reason(self.unusable) or NO_RESULTS
             self.caveats.add(Caveat.NO_BASELINE)
         elif primary.baseline is None:
             self.caveats.add(Caveat.NO_BASELINE)
@@ -875,6 +932,8 @@ class _Assessor:
         hyperviscosity: Hyperviscosity | None = None,
         old_high_igm: LabResult | None = None,
         rise_below_floor: Decimal | None = None,
+        change_since_first: TrendChange | None = None,
+        change_12_months: TrendChange | None = None,
     ) -> Assessment:
         uln, uln_is_default = None, False
         uln_source = latest or baseline
@@ -891,6 +950,7 @@ class _Assessor:
             and ((latest and latest.is_bound) or (baseline and baseline.lower_bound))
         )
         line = self.line
+        status, ended = line_status(line, self.today, self.profile) if line else (None, None)
         return Assessment(
             criteria=self.profile.label,
             category=category,
@@ -904,7 +964,8 @@ class _Assessor:
             nadir=nadir,
             latest=latest,
             line=line,
-            line_ended=line.ended_on(self.today) if line else None,
+            line_ended=ended,
+            line_status=status,
             caveats=tuple(sorted(self.caveats, key=CAVEAT_ORDER.__getitem__)),
             reason=reason,
             # Sorted, so the answer never depends on the order the EHR listed resources in.
@@ -924,6 +985,13 @@ class _Assessor:
             old_high_igm=old_high_igm,
             rise_after_cr=self.rise_after_cr and Caveat.UNCONFIRMED_PROGRESSION in self.caveats,
             rise_below_floor=rise_below_floor,
+            held_back=tuple(self.held_back),
+            usable_results=tuple(
+                sorted((v for series in Series for v in self.values[series]), key=_by_day)
+            ),
+            change_since_first=change_since_first,
+            change_12_months=change_12_months,
+            unusable=tuple(self.unusable),
         )
 
 

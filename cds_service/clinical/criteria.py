@@ -56,6 +56,9 @@ class CriteriaProfile:
     # [design] §3.4: an episode starting at most this many days after the previous one of the
     # same ingredient ended continues the course.
     course_gap_days: int = 90
+    # [design] §3.4: a course whose last day is an infusion reads as ongoing this long after it
+    # (one 28-day cycle plus a 4-week delay).
+    infusion_course_days: int = 56
     # [design] §3.3: an active order whose supply ran out this long ago has ended.
     unrenewed_order_days: int = 90
     # [design] §4.1: total IgM older than this relative to the M-spike's latest is stale.
@@ -66,6 +69,10 @@ class CriteriaProfile:
     after_cr_uln_multiple: int = 2
     # [design] §5 small-absolute-rise (ASPEN, iNNOVATE, IMWG-2016): 500 mg/dL.
     small_absolute_rise_mg_dl: Decimal = Decimal(500)
+    # [design] §3.1 implausible change: a value this many times above or below the previous
+    # one, at most this many days after it, with no exchange between, is held back.
+    implausible_change_factor: int = 10
+    implausible_change_days: int = 183
     # [design] §3.1 same-day plain values differing by more than this percent are discordant.
     discordant_percent: int = 20
     # §7 IWWM-8: hyperviscosity risk with total IgM >= 4000 mg/dL.
@@ -91,10 +98,19 @@ class CriteriaProfile:
     durable_max_gap_days: int = 183
     # [design] §5 delayed-response: within 12 months of therapy start.
     delayed_response_months: int = 12
-    # [design] §6 monitoring: IgM every 3 months in the first 2 years of a line, then 4-6.
+    # [design] §6 monitoring (BSH-2022, ESMO-2018, Kyle-2003): on therapy, IgM every 3 months
+    # in the first 2 years of a line, then every 6; off therapy every 4 months for 2 years,
+    # every 6 to 5 years, then yearly; untreated every 6 months (3 when high or rising).
     monitoring_early_days: int = 730
     monitoring_early_interval_days: int = 92
     monitoring_late_interval_days: int = 183
+    monitoring_off_early_interval_days: int = 122
+    monitoring_off_late_days: int = 1825
+    monitoring_off_remission_interval_days: int = 365
+    # §4.10: "12 months" is 365 days.
+    trend_days: int = 365
+    # [design] §6 total IgM due: only M-spikes since a total IgM older than this.
+    total_igm_due_days: int = 183
     # [design] a result dated this many days after "today" is still accepted: the EHR's
     # local date may be ahead of the service's.
     future_tolerance_days: int = 1

@@ -1,10 +1,12 @@
-"""§3.1 one value per day: repeat draws on one day are one measurement, never a confirmation."""
+"""§3.1 laboratory series: one value per day (repeat draws on one day are one measurement,
+never a confirmation), and values held back as an implausible change."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from .criteria import CriteriaProfile
 from .models import Discordance, Exclusion, LabResult, Series
@@ -58,3 +60,63 @@ def one_value_per_day(results: list[LabResult], profile: CriteriaProfile) -> Ser
             if high * 100 > low * (100 + profile.discordant_percent):
                 by_day.discordances.append(Discordance(day, low, high))
     return by_day
+
+
+# §3.1 implausible change [design] --------------------------------------------------------
+
+HELD_BACK = "implausible change: check the unit"
+
+
+def _plain_positive(result: LabResult) -> bool:
+    return not result.is_bound and result.value_mg_dl > 0
+
+
+def _within_factor_two(value: LabResult, held: LabResult) -> bool:
+    """Half to twice, inclusive; a bound counts at its bound."""
+    return held.value_mg_dl <= 2 * value.value_mg_dl and value.value_mg_dl <= 2 * held.value_mg_dl
+
+
+def _implausible(value: LabResult, previous: LabResult, profile: CriteriaProfile) -> bool:
+    factor = profile.implausible_change_factor
+    return (
+        value.value_mg_dl >= factor * previous.value_mg_dl
+        or value.value_mg_dl * factor <= previous.value_mg_dl
+    )
+
+
+def hold_back_implausible(
+    values: list[LabResult],
+    exchange_days: list[date],
+    affected: Callable[[LabResult], bool],
+    profile: CriteriaProfile,
+) -> tuple[list[LabResult], list[LabResult]]:
+    """§3.1: (the values that count, the values held back) of one series, one per day.
+
+    A plain value at least 10 times, or at most a tenth of, the previous plain value of the
+    series (not held back, not plasmapheresis-affected) dated at most 183 days earlier, with no
+    exchange between them, is held back ("16 mg/dL" that was 16 g/L). The next value releases
+    it when it lies within a factor of 2 of it; both then count, as the change is real.
+    """
+    held: set[int] = set()
+    previous: LabResult | None = None
+    window = timedelta(days=profile.implausible_change_days)
+    for index, value in enumerate(values):
+        releases = False
+        if index and index - 1 in held and _within_factor_two(value, values[index - 1]):
+            held.discard(index - 1)
+            releases = True
+        if not _plain_positive(value):
+            continue
+        if (
+            previous is not None
+            and not releases
+            and value.day - previous.day <= window
+            and not any(previous.day <= day <= value.day for day in exchange_days)
+            and _implausible(value, previous, profile)
+        ):
+            held.add(index)
+            continue
+        if not affected(value):
+            previous = value
+    kept = [value for index, value in enumerate(values) if index not in held]
+    return kept, [values[index] for index in sorted(held)]

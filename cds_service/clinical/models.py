@@ -80,6 +80,17 @@ class Exclusion:
     reason: str
 
 
+@dataclass(frozen=True)
+class UnusableResult:
+    """§3.1: an IgM or M-spike result of this patient that was measured but cannot be used
+    (status, date, value, unit or reference range; or held back). It is never "no result"."""
+
+    reference: str
+    series: Series
+    day: date | None
+    reason: str
+
+
 UPPER_BOUND_COMPARATORS = frozenset({"<", "<="})
 LOWER_BOUND_COMPARATORS = frozenset({">", ">="})
 
@@ -171,6 +182,7 @@ class PatientRecord:
     plasmaphereses: list[Plasmapheresis] = field(default_factory=list)
     viscosities: list[ViscosityResult] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
+    unusable: list[UnusableResult] = field(default_factory=list)  # §3.1, a subset of excluded
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,9 @@ class TreatmentCourse:
     on_hold: bool
     holds: tuple[Hold, ...] = ()
     references: tuple[str, ...] = ()
+    # §3.4: the last day with the drug is an administration (an infusion): the course reads
+    # as ongoing for a cycle and a delay after it.
+    last_from_administration: bool = False
 
     @property
     def ended(self) -> bool:
@@ -331,6 +346,14 @@ class ResponseDuration:
 
 
 @dataclass(frozen=True)
+class TrendChange:
+    """§4.10: the change of an untreated patient's series from an earlier value."""
+
+    percent_change: Fraction
+    since: LabResult
+
+
+@dataclass(frozen=True)
 class OtherSeries:
     """§4.1: values of the series not chosen, dated after the chosen series' latest."""
 
@@ -386,6 +409,12 @@ class Assessment:
     hold_since: date | None = None  # its recorded hold start
     switched_from: tuple[tuple[str, date], ...] = ()  # §3.5 rule 3: (ingredient, switch day)
     other_series: OtherSeries | None = None
+    held_back: tuple[LabResult, ...] = ()  # §3.1 implausible change: check the unit
+    # Both series' values that count (§3.1: one per day, not held back), for §6 and §4.10.
+    usable_results: tuple[LabResult, ...] = ()
+    change_since_first: TrendChange | None = None  # §4.10, no line of therapy
+    change_12_months: TrendChange | None = None
+    unusable: tuple[UnusableResult, ...] = ()  # §3.1 measured but unusable (held back too)
     # For drawing the course (the SMART app): the series' values as the rules used them (one
     # per day, §3.1), and every line of therapy that has started (§3.5), oldest first.
     values: tuple[LabResult, ...] = ()
@@ -396,11 +425,33 @@ class Assessment:
         return self.line.start if self.line else None
 
 
+class MonitoringState(StrEnum):
+    """§6: the states that set the monitoring interval (the card extension's `state`)."""
+
+    ON_THERAPY = "on-therapy"
+    OFF_THERAPY = "off-therapy"
+    PROGRESSION_OFF_THERAPY = "progression-off-therapy"
+    UNTREATED = "untreated"
+
+
+class MonitoringReason(StrEnum):
+    OVERDUE = "overdue"
+    TOTAL_IGM_DUE = "total-igm-due"
+
+
 @dataclass(frozen=True)
 class MonitoringDue:
-    """§6: the latest IgM is older than the monitoring interval for this line."""
+    """§6: no usable IgM or M-spike result within the interval of the patient's state (or,
+    on therapy, only M-spikes since a total IgM more than 183 days old)."""
 
-    last_result_day: date | None
-    days_since: int
+    state: MonitoringState
     interval_days: int
-    line_start: date
+    reason: MonitoringReason
+    last_result_day: date | None  # the newest usable result (total IgM for total-igm-due)
+    days_since: int | None  # from the newest usable result or the line's start, if later
+    line: TherapyLine | None = None
+    line_ended: date | None = None
+    progression_confirmed: date | None = None
+    unusable_count: int = 0  # results dated after the newest usable one that could not be used
+    unusable_since: date | None = None
+    unusable_reason: str | None = None

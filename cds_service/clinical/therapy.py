@@ -20,6 +20,7 @@ from .models import (
     EpisodeSource,
     Exclusion,
     Hold,
+    LineStatus,
     TherapyLine,
     TreatmentCourse,
 )
@@ -151,6 +152,7 @@ def _course(episodes: list[DrugEpisode], holds: list[Hold]) -> TreatmentCourse:
         # §3.3: the hold starts at the record's end when given; otherwise it is unknown.
         holds = [*holds, Hold(start=latest.end, resumed=None)]
     ends = [e.end for e in episodes if e.end is not None]
+    last = max(episodes, key=lambda e: (e.end or e.start, e.source == EpisodeSource.ADMINISTRATION))
     return TreatmentCourse(
         ingredient=episodes[0].ingredient,
         drug_class=episodes[0].drug_class,
@@ -159,6 +161,7 @@ def _course(episodes: list[DrugEpisode], holds: list[Hold]) -> TreatmentCourse:
         on_hold=on_hold,
         holds=tuple(holds),
         references=tuple(e.reference for e in episodes),
+        last_from_administration=last.source == EpisodeSource.ADMINISTRATION,
     )
 
 
@@ -258,3 +261,24 @@ def treatment_history(
         excluded=excluded,
         anti_cd20_starts=[c.start for c in courses if c.drug_class == DrugClass.ANTI_CD20],
     )
+
+
+def line_status(
+    line: TherapyLine, today: date, profile: CriteriaProfile
+) -> tuple[LineStatus, date | None]:
+    """§3.5 status of the current line (and the day it ended): on hold now when a BTKi course
+    of it is; ongoing while a course runs, or (§3.4) while its last infusion is at most one
+    cycle and a delay before today; otherwise ended on the latest end of its courses."""
+    courses = [c for c in line.main_courses if c.start <= today]
+    if any(c.on_hold and c.drug_class == DrugClass.BTKI for c in courses):
+        return LineStatus.ON_HOLD, None
+    grace = timedelta(days=profile.infusion_course_days)
+    for course in courses:
+        if course.ongoing_on(today):
+            return LineStatus.ONGOING, None
+        if course.last_from_administration and course.end and today - course.end <= grace:
+            return LineStatus.ONGOING, None
+    ends = [c.end for c in courses if c.end is not None]
+    if not ends:
+        return LineStatus.ONGOING, None
+    return LineStatus.ENDED, max(ends)

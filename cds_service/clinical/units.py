@@ -16,6 +16,16 @@ MG_DL_PER_UNIT: dict[str, Decimal] = {
 }
 # Unit strings are free text written by people: the same four units, any letter case.
 _UNIT_TEXT = {unit.lower(): unit for unit in MG_DL_PER_UNIT}
+# UCUM: `l` and `L` are both the litre, so `mg/dl` and `g/l` are valid codes of these units.
+_UCUM_CODES = {
+    **MG_DL_PER_UNIT,
+    **{unit[:-1] + "l": factor for unit, factor in MG_DL_PER_UNIT.items()},
+}
+
+
+# [design] §3.1: IgM upper limits of normal are of the order of 200-300 mg/dL; a total-IgM
+# result whose own ULN, converted, lies outside this range carries another unit than it says.
+PLAUSIBLE_IGM_ULN_MG_DL = (Decimal(100), Decimal(1000))
 
 
 class UnitError(ValueError):
@@ -27,7 +37,7 @@ def mg_dl_factor(system: str | None, code: str | None, unit: str | None) -> Deci
     """The factor to mg/dL: the UCUM code first, then the unit string."""
     from_code = None
     if code is not None and (system is None or system == UCUM_SYSTEM):
-        from_code = MG_DL_PER_UNIT.get(code)
+        from_code = _UCUM_CODES.get(code)
         if from_code is None:
             raise UnitError(f"unit '{code}' cannot be converted to mg/dL")
     elif code is not None:

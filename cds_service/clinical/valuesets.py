@@ -32,6 +32,8 @@ OBSERVATION_CODES = frozenset({*SERIES_BY_LOINC, IMMUNOFIXATION_LOINC, SERUM_VIS
 
 # Counted laboratory statuses (§3.1).
 COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
+# §3.1: a result in these statuses was never a measurement: not even "measured but unusable".
+NEVER_MEASURED_STATUSES = frozenset({"entered-in-error", "cancelled"})
 
 # §3.2 serum immunofixation: SNOMED CT qualifier values (260385009 Negative, 260415000 Not
 # detected, 10828004 Positive, 260373001 Detected) and v3 ObservationInterpretation codes.

@@ -24,9 +24,10 @@ from ..clinical.models import (
     PatientRecord,
     Plasmapheresis,
     Series,
+    UnusableResult,
     ViscosityResult,
 )
-from ..clinical.units import UnitError, mg_dl_factor
+from ..clinical.units import PLAUSIBLE_IGM_ULN_MG_DL, UnitError, mg_dl_factor
 from ..clinical.valuesets import (
     COUNTED_OBSERVATION_STATUSES,
     IFE_NEGATIVE_CODES,
@@ -35,6 +36,7 @@ from ..clinical.valuesets import (
     IFE_POSITIVE_INTERPRETATIONS,
     IMMUNOFIXATION_LOINC,
     LOINC_SYSTEM,
+    NEVER_MEASURED_STATUSES,
     PREFERRED_M_SPIKE_LOINC,
     SERIES_BY_LOINC,
     SERUM_VISCOSITY_LOINC,
@@ -72,6 +74,8 @@ class _Excluded(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        # §3.1: set for an IgM or M-spike result measured but unusable
+        self.unusable: UnusableResult | None = None
 
 
 def _moment(value: str, what: str) -> dt.date | dt.datetime | None:
@@ -126,20 +130,39 @@ def _quantity_mg_dl(quantity: Any) -> Decimal:
     return Decimal(quantity.value) * factor
 
 
-def _upper_limit_of_normal(reference_ranges: list[Any]) -> Decimal | None:
+@dataclass(frozen=True)
+class _UpperLimit:
+    """`referenceRange.high`: in mg/dL when it names its unit, else as written (§3.1: then it
+    is read in the value's unit)."""
+
+    value: Decimal
+    in_mg_dl: bool
+
+
+def _upper_limit_of_normal(reference_ranges: list[Any]) -> _UpperLimit | None:
     for reference_range in reference_ranges:
         high = reference_range.high
         if high is None or high.value is None:
             continue
+        if high.unit is None and high.code is None:
+            return _UpperLimit(Decimal(high.value), in_mg_dl=False)
         try:
-            return _quantity_mg_dl(high)
+            return _UpperLimit(_quantity_mg_dl(high), in_mg_dl=True)
         except _Excluded:
             return None  # an unreadable range falls back to the default ULN, as the card says
     return None
 
 
+def _uln_mg_dl(limit: _UpperLimit | None, quantity: Any) -> Decimal | None:
+    if limit is None:
+        return None
+    if limit.in_mg_dl:
+        return limit.value
+    return limit.value * mg_dl_factor(quantity.system, quantity.code, quantity.unit)
+
+
 def _lab_result(
-    observation: Any, series: Series, code: str, reference: str, uln: Decimal | None
+    observation: Any, series: Series, code: str, reference: str, limit: _UpperLimit | None
 ) -> LabResult:
     if observation.dataAbsentReason is not None:
         reason = observation.dataAbsentReason.text or _first_display(observation.dataAbsentReason)
@@ -152,6 +175,10 @@ def _lab_result(
     value = _quantity_mg_dl(quantity)
     if value < 0:
         raise _Excluded("negative value")
+    uln = _uln_mg_dl(limit, quantity) if series == Series.TOTAL_IGM else None
+    if uln is not None and not PLAUSIBLE_IGM_ULN_MG_DL[0] <= uln <= PLAUSIBLE_IGM_ULN_MG_DL[1]:
+        # "16 mg/dL, ULN 2.3 mg/dL" is 16 g/L mislabelled (§3.1)
+        raise _Excluded("reference range implies a different unit")
     comparator = quantity.comparator  # one of <, <=, >=, > (checked when read)
     when = _observation_when(observation)
     moment = _moment(when, "date")
@@ -163,10 +190,17 @@ def _lab_result(
         day=moment.date() if isinstance(moment, dt.datetime) else moment,
         value_mg_dl=value,
         comparator=str(comparator) if comparator is not None else None,
-        uln_mg_dl=uln if series == Series.TOTAL_IGM else None,
+        uln_mg_dl=uln if uln is not None and uln > 0 else None,
         code=code,
         drawn_at=moment if isinstance(moment, dt.datetime) else None,
     )
+
+
+def _day_if_any(observation: Any) -> dt.date | None:
+    try:
+        return _observation_day(observation)
+    except (_Excluded, ValueError):
+        return None
 
 
 def _has_other_value(observation: Any) -> bool:
@@ -265,9 +299,9 @@ class ObservationMapper:
     def __init__(self) -> None:
         # Each entry keeps its object, so the id stays that object's while it is used.
         self._kinds: dict[int, tuple[Any, _Kind]] = {}
-        self._limits: dict[int, tuple[Any, Decimal | None]] = {}
+        self._limits: dict[int, tuple[Any, _UpperLimit | None]] = {}
 
-    def _upper_limit(self, reference_ranges: list[Any]) -> Decimal | None:
+    def _upper_limit(self, reference_ranges: list[Any]) -> _UpperLimit | None:
         known = self._limits.get(id(reference_ranges))
         if known is None:
             limit = _upper_limit_of_normal(reference_ranges)
@@ -287,14 +321,23 @@ class ObservationMapper:
             raise _Excluded(f"coded as more than one kind of result ({kind.ambiguous})")
         if kind.series is None and not kind.is_ife and not kind.is_viscosity:
             return None
-        if observation.status not in COUNTED_OBSERVATION_STATUSES:
-            raise _Excluded(f"status '{observation.status}' is not a final result")
-        if kind.is_ife:
-            return _immunofixation(observation, reference)
-        if kind.is_viscosity:
+        if kind.series is None:
+            if observation.status not in COUNTED_OBSERVATION_STATUSES:
+                raise _Excluded(f"status '{observation.status}' is not a final result")
+            if kind.is_ife:
+                return _immunofixation(observation, reference)
             return _viscosity(observation, reference)
-        uln = self._upper_limit(observation.referenceRange)
-        return _lab_result(observation, kind.series, kind.code, reference, uln)
+        try:
+            if observation.status not in COUNTED_OBSERVATION_STATUSES:
+                raise _Excluded(f"status '{observation.status}' is not a final result")
+            limit = self._upper_limit(observation.referenceRange)
+            return _lab_result(observation, kind.series, kind.code, reference, limit)
+        except _Excluded as error:
+            if observation.status not in NEVER_MEASURED_STATUSES:
+                error.unusable = UnusableResult(
+                    reference, kind.series, _day_if_any(observation), error.reason
+                )
+            raise
 
 
 def map_observation(
@@ -495,7 +538,10 @@ def map_procedure(procedure: Any, reference: str) -> Plasmapheresis | None:
 
 
 def _each(
-    resources: Iterable[tuple[str, Any]], mapper: Any, excluded: list[Exclusion]
+    resources: Iterable[tuple[str, Any]],
+    mapper: Any,
+    excluded: list[Exclusion],
+    unusable: list[UnusableResult] | None = None,
 ) -> list[Any]:
     """Map each (reference, model); a resource that cannot be used is reported, not lost."""
     mapped: list[Any] = []
@@ -504,6 +550,8 @@ def _each(
             result = mapper(resource, reference)
         except _Excluded as error:
             excluded.append(Exclusion(reference, error.reason))
+            if error.unusable is not None and unusable is not None:
+                unusable.append(error.unusable)
             continue
         if isinstance(result, list):
             mapped.extend(result)
@@ -514,7 +562,8 @@ def _each(
 
 def to_patient_record(parsed: ParsedResources) -> PatientRecord:
     excluded: list[Exclusion] = []
-    observations = _each(parsed.models("Observation"), ObservationMapper(), excluded)
+    unusable: list[UnusableResult] = []
+    observations = _each(parsed.models("Observation"), ObservationMapper(), excluded, unusable)
     episodes = _each(
         [
             *parsed.models("MedicationStatement"),
@@ -539,4 +588,5 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
         plasmaphereses=procedures,
         viscosities=[o for o in observations if isinstance(o, ViscosityResult)],
         excluded=[*parsed.excluded, *excluded],
+        unusable=unusable,
     )

@@ -236,7 +236,7 @@ class CdsHooksService:
     ) -> list[dict[str, Any]]:
         record, prefetch = self._read_patient(request, definition, stats, allowed_fhir_servers)
         assessment = assess_response(record, self.profile, today)
-        due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
+        due = monitoring_due(assessment, self.profile, today)
         context = self._context(request, base_url, today, prefetch.unavailable)
         stats.excluded = len(assessment.excluded)
         return build_cards(assessment, due, context, self.profile)
@@ -258,7 +258,7 @@ class CdsHooksService:
         stats = CallStats()
         record, prefetch = self._read_patient(request, definition, stats, (fhir_server,))
         assessment = assess_response(record, self.profile, today)
-        due = monitoring_due(assessment.line, record.lab_results, self.profile, today)
+        due = monitoring_due(assessment, self.profile, today)
         context = self._context(request, base_url, today, prefetch.unavailable)
         cards = build_cards(assessment, due, context, self.profile)
         banner = patient_banner(prefetch.resources.get("patient", []), patient_id)

@@ -53,6 +53,27 @@ _CHECKED_FIELDS = (
     "lineEnded",
     "progressionConfirmed",
     "continuingFrom",
+    # contract v3
+    "percentChangeFromNadir",
+    "lineStatus",
+    "holdSince",
+    "switchedFrom",
+    "unrecognisedTherapy",
+    "changeSinceLineStart",
+    "earlierProgression",
+    "riseSuppressed",
+    "withdrawal",
+    "bestResponse",
+    "responseSince",
+    "provisionalUntil",
+    "riseBelowFloor",
+    "crLost",
+    "otherSeries",
+    "heldBack",
+    "responseDuration",
+    "changeSinceFirst",
+    "change12Months",
+    "exchanges",
 )
 
 
@@ -245,6 +266,20 @@ def check(expected: dict[str, Any], status: int, body: Any) -> list[str]:
             got = assessment.get(name, [] if name == "caveats" else None)
             if _comparable(got) != _comparable(wanted[name]):
                 differences.append(f"{name}: expected {wanted[name]!r}, got {got!r}")
+    if "summary" in wanted and _response_card(body).get("summary") != wanted["summary"]:
+        got = _response_card(body).get("summary")
+        differences.append(f"summary: expected {wanted['summary']!r}, got {got!r}")
+    if "monitoring" in wanted:
+        monitoring = next(
+            (
+                c["extension"]["wm-igm-monitoring"]
+                for c in body.get("cards", [])
+                if "wm-igm-monitoring" in c.get("extension", {})
+            ),
+            None,
+        )
+        if _comparable(monitoring) != _comparable(wanted["monitoring"]):
+            differences.append(f"monitoring: expected {wanted['monitoring']!r}, got {monitoring!r}")
     indicator = _response_card(body).get("indicator")
     if "indicator" in wanted and indicator != wanted["indicator"]:
         differences.append(f"indicator: expected {wanted['indicator']!r}, got {indicator!r}")

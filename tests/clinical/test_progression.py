@@ -41,7 +41,8 @@ def test_a_rise_is_at_least_1_25_times_the_nadir(value, rise):
 @pytest.mark.parametrize("value, rise", [(230, False), (231, True)])
 def test_a_total_igm_rise_must_leave_the_normal_range(value, rise):
     # v1 called "<25 -> 40 -> 60 mg/dL" a progression.
-    labs = [lab(-5, 2000), lab(90, 100), lab(180, value)]
+    # More than 183 days apart: a twentyfold fall is not held back as implausible (§3.1).
+    labs = [lab(-5, 2000), lab(200, 100), lab(290, value)]
     result = assess(record(labs, ZANUBRUTINIB))
     assert (Caveat.UNCONFIRMED_PROGRESSION in result.caveats) is rise
 
@@ -54,7 +55,7 @@ def test_the_normal_range_is_the_results_own_uln():
 
 @pytest.mark.parametrize("grams, rise", [("0.49", False), ("0.5", True)])
 def test_an_m_spike_rise_must_reach_500_mg_dl(grams, rise):
-    labs = [m_spike(-5, "3.0"), m_spike(90, "0.2"), m_spike(180, grams)]
+    labs = [m_spike(-5, "3.0"), m_spike(200, "0.2"), m_spike(290, grams)]
     result = assess(record(labs, ZANUBRUTINIB))
     assert result.series == Series.M_SPIKE
     assert (Caveat.UNCONFIRMED_PROGRESSION in result.caveats) is rise
