@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from cds_service.clinical.criteria import CriteriaProfile
+from cds_service.clinical.dates import whole_months
 from cds_service.clinical.models import (
     Assessment,
     Category,
@@ -37,7 +38,7 @@ from .suggestions import (
     repeat_igm_suggestion,
     serum_viscosity_suggestion,
 )
-from .summary import response_summary, treatment_incomplete
+from .summary import WINDOW_WORDS, response_summary, treatment_incomplete
 from .text import (
     MG_DL,
     SERIES_NAMES,
@@ -147,11 +148,6 @@ def caveat_link(context: CardContext, caveat: Caveat) -> dict[str, str]:
 # Detail ----------------------------------------------------------------------------------
 
 
-def _months_between(first: date, last: date) -> int:
-    months = (last.year - first.year) * 12 + last.month - first.month
-    return months - (last.day < first.day)
-
-
 def _point(name: str, result: LabResult | None, unit: DisplayUnit) -> dict[str, str] | None:
     if result is None:
         return None
@@ -162,12 +158,39 @@ def _line_status(assessment: Assessment, unit: DisplayUnit) -> dict[str, Any] | 
     line = assessment.line
     if line is None:
         return None
+    ended = assessment.line_ended
+    confirmed = assessment.progression_confirmed
     status: dict[str, Any] = {
-        "regimen": " + ".join(line.regimen),
+        "regimen": escape_markdown(" + ".join(line.regimen)),
         "start": day(line.start),
-        "ended": day(assessment.line_ended) if assessment.line_ended else None,
+        "ended": day(ended) if ended else None,
         "continues": None,
+        # contract v3 detail: holds, switches, and how each course of an ongoing line stands
+        "held": None,
+        "switched": [
+            f"Switched from {escape_markdown(drug)} on {day(when)}."
+            for drug, when in assessment.switched_from
+        ],
+        "courses": [],
+        "months_off": (
+            whole_months(ended, confirmed)
+            if ended and confirmed and confirmed > ended and assessment.category == Category.PD
+            else None
+        ),
     }
+    if assessment.held_drug:
+        since = (
+            f"since {day(assessment.hold_since)}" if assessment.hold_since else "start not recorded"
+        )
+        status["held"] = f"{escape_markdown(assessment.held_drug)} on hold now ({since})."
+    if ended is None:
+        for course in line.main_courses:
+            if course.end is None or course.on_hold:
+                continue
+            kind = "last dose" if course.last_from_administration else "ended"
+            status["courses"].append(
+                f"{escape_markdown(course.ingredient)} ({kind} {day(course.end)})"
+            )
     earlier = assessment.continuing_from
     if earlier is not None:
         status["continues"] = {
@@ -181,6 +204,37 @@ def _line_status(assessment: Assessment, unit: DisplayUnit) -> dict[str, Any] | 
             ),
         }
     return status
+
+
+def _duration_sentence(assessment: Assessment) -> str | None:
+    """§4 step 8: on a PD card, how long the response before it lasted (a fact; retreatment
+    choices weigh it, IWWM-7)."""
+    duration = assessment.response_duration
+    if duration is None:
+        return None
+    label = category_label(duration.category)
+    months = (
+        "less than a month"
+        if duration.months == 0
+        else f"{duration.months} month{'' if duration.months == 1 else 's'}"
+    )
+    return (
+        f"The progression came after a {label[0].lower()}{label[1:]} lasting {months} "
+        f"(from {day(duration.since)} to {day(duration.until)})."
+    )
+
+
+def _suppressed_sentence(assessment: Assessment) -> str | None:
+    """§4.7: the rise a window held back, said, never hidden behind the category."""
+    suppressed = assessment.rise_suppressed
+    if suppressed is None or assessment.percent_change_from_nadir is None:
+        return None
+    series = SERIES_NAMES.get(assessment.series, "IgM") if assessment.series else "IgM"
+    when = "after" if suppressed.recovery else "during"
+    window = WINDOW_WORDS[suppressed.window][0]
+    repeat = f", repeat after {day(suppressed.until)}" if suppressed.until else ""
+    rise = signed_percent(assessment.percent_change_from_nadir)
+    return f"{series} {rise} from nadir {when} {window}{repeat}."
 
 
 def _hyperviscosity_sentence(assessment: Assessment, unit: DisplayUnit) -> str | None:
@@ -253,9 +307,32 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         after_cr=assessment.rise_after_cr,
         line=_line_status(assessment, unit),
         since=day(since) if since else None,
+        best=(
+            f"Best response {assessment.best_response.category.value} since "
+            f"{day(assessment.best_response.since)}."
+            if assessment.best_response
+            else None
+        ),
+        suppressed=_suppressed_sentence(assessment),
+        duration=_duration_sentence(assessment),
+        resume_repeat=(
+            f"Repeat IgM 4 weeks after {escape_markdown(assessment.held_drug)} is resumed."
+            if assessment.held_drug
+            and assessment.rise_suppressed is not None
+            and assessment.category == Category.NE
+            else None
+        ),
+        withdrawal=(
+            f"{escape_markdown(assessment.withdrawal.ingredient).capitalize()} was stopped on "
+            f"{day(assessment.withdrawal.stopped)}; IgM can rebound for weeks after a BTK "
+            f"inhibitor is stopped, into the next regimen (window until "
+            f"{day(assessment.withdrawal.until)})."
+            if assessment.withdrawal
+            else None
+        ),
         durable=assessment.durable,
         since_is_latest=bool(latest and since == latest.day),
-        held_months=_months_between(since, latest.day) if since and latest else 0,
+        held_months=whole_months(since, latest.day) if since and latest else 0,
         immunofixation=_immunofixation(assessment),
         uln=unit.figure(assessment.uln_mg_dl) if assessment.uln_mg_dl is not None else None,
         uln_is_default=assessment.uln_is_default,

@@ -16,7 +16,7 @@ from fractions import Fraction
 from itertools import pairwise
 
 from .criteria import CriteriaProfile
-from .dates import add_months
+from .dates import add_months, whole_months
 from .exact import at_least as _at_least
 from .exact import times
 from .hyperviscosity import reference_values
@@ -24,23 +24,30 @@ from .laboratory import HELD_BACK, hold_back_implausible, one_value_per_day
 from .models import (
     CAVEAT_ORDER,
     Assessment,
+    BestResponse,
     Category,
     Caveat,
     ContinuingFrom,
     DrugClass,
     Exclusion,
+    Hold,
     Hyperviscosity,
     IfeReading,
     ImmunofixationResult,
     LabResult,
     PatientRecord,
     Progression,
+    ResponseDuration,
     Series,
+    SuppressedRise,
     TherapyLine,
+    TreatmentCourse,
     TrendChange,
     UnusableResult,
+    WindowKind,
+    Withdrawal,
 )
-from .therapy import line_status, treatment_history
+from .therapy import induction_starts, line_status, treatment_history
 from .valuesets import SLOW_RESPONSE_INGREDIENTS
 
 NO_TREATMENT = "no WM treatment found"
@@ -63,6 +70,13 @@ RISE_IN_HOLD = "{series} rose during or just after a BTK-inhibitor hold (until {
 RISE_IN_RECOVERY = (
     "{series} falling after the flare or hold window (until {until}): repeat {series}"
 )
+RISE_IN_WITHDRAWAL = (
+    "{series} rose during BTK-inhibitor withdrawal ({drug} stopped {stopped}; until {until})"
+)
+RISE_AFTER_WITHDRAWAL = (
+    "{series} falling after BTK-inhibitor withdrawal (until {until}): repeat {series}"
+)
+RISE_WHILE_ON_HOLD = "{series} rise while {drug} is on hold ({since})"
 NO_BASELINE_PD = "no pre-treatment baseline: progression judged from the on-treatment nadir"
 SERIES_WORDS = {Series.TOTAL_IGM: "IgM", Series.M_SPIKE: "M-spike"}
 
@@ -142,13 +156,35 @@ class _Rise(Enum):
     AFTER_CR = "after-cr"  # would be a rise, but the monoclonal protein has not come back
 
 
+_WINDOW_CAVEATS = {
+    WindowKind.ANTI_CD20_FLARE: Caveat.ANTI_CD20_FLARE,
+    WindowKind.BTKI_HOLD: Caveat.BTKI_INTERRUPTION,
+    WindowKind.BTKI_WITHDRAWAL: Caveat.BTKI_INTERRUPTION,
+}
+# §4.8: the categories at least as good as each reduction category.
+_AT_LEAST = {
+    Category.VGPR: {Category.VGPR},
+    Category.PR: {Category.VGPR, Category.PR},
+    Category.MR: {Category.VGPR, Category.PR, Category.MR},
+}
+# §4.7: when the latest value lies in more than one window, the one named.
+_WINDOW_ORDER = (WindowKind.BTKI_HOLD, WindowKind.BTKI_WITHDRAWAL, WindowKind.ANTI_CD20_FLARE)
+
+
 @dataclass(frozen=True)
 class _Window:
     """§4.6: a period in which a rise is no evidence of progression."""
 
     start: date
     end: date
-    caveat: Caveat
+    kind: WindowKind
+    drug: str | None = None  # the BTKi held or stopped
+    on_hold_now: bool = False  # a hold of the current line that goes on today
+    start_recorded: bool = True  # a hold's start as the record gives it (§3.4)
+
+    @property
+    def caveat(self) -> Caveat:
+        return _WINDOW_CAVEATS[self.kind]
 
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.end
@@ -186,6 +222,8 @@ class _Track:
     sequence: list[LabResult]  # v0 (when there is a baseline), v1 ... vn: not plasma-affected
     after_start: list[LabResult]  # every value dated after therapy start
     progress: _Progress
+    windows: list[_Window] = field(default_factory=list)  # §4.6, of the line, for this series
+    peaks: dict[_Window, Decimal] = field(default_factory=dict)
 
     @property
     def latest(self) -> LabResult | None:
@@ -247,6 +285,7 @@ class _Assessor:
         )
         self.caveats: set[Caveat] = set()
         self.rise_after_cr = False
+        self.lines: tuple[TherapyLine, ...] = ()  # while lines are built: none before them
         history = treatment_history(record.drug_episodes, today, profile, self)
         self.excluded.extend(history.excluded)
         self.anti_cd20_starts = history.anti_cd20_starts
@@ -288,8 +327,10 @@ class _Assessor:
         sequence = ([baseline] if baseline else []) + [
             v for v in after_start if not self.after_plasmapheresis(v.day)
         ]
-        progress = self.progression(sequence, series, self.windows(line))
-        return _Track(series, values, baseline, sequence, after_start, progress)
+        windows = self.windows(line, sequence, series)
+        progress = self.progression(sequence, series, windows)
+        peaks = self.window_peaks(windows, sequence)
+        return _Track(series, values, baseline, sequence, after_start, progress, windows, peaks)
 
     # §4.5 rises --------------------------------------------------------------------------
     def rise(self, value: LabResult, nadir: LabResult, series: Series) -> _Rise:
@@ -336,24 +377,88 @@ class _Assessor:
         return positive_ife or m_spike
 
     # §4.6 suppression windows ----------------------------------------------------------------
-    def windows(self, line: TherapyLine) -> list[_Window]:
+    def windows(
+        self, line: TherapyLine, sequence: list[LabResult], series: Series
+    ) -> list[_Window]:
         profile = self.profile
+        flare = timedelta(days=profile.flare_window_days)
         windows = []
         for course in line.courses_of(DrugClass.ANTI_CD20):
-            if course in line.recourses:
-                continue  # maintenance opens no window: back-to-back windows hide progression
-            end = course.start + timedelta(days=profile.flare_window_days)
-            windows.append(_Window(course.start, end, Caveat.ANTI_CD20_FLARE))
+            # A re-course opens no window (back-to-back windows would hide progression for
+            # years), except for an induction inside it (§3.4: a re-induction flares too).
+            starts = (
+                induction_starts(course, profile) if course in line.recourses else [course.start]
+            )
+            windows += [_Window(s, s + flare, WindowKind.ANTI_CD20_FLARE) for s in starts]
         for course in line.courses_of(DrugClass.BTKI):
-            for hold in course.holds:
-                if hold.start is None:
-                    continue  # start unknown: the caveat is shown, nothing is suppressed
-                if hold.resumed is not None:
-                    end = hold.resumed + timedelta(days=profile.post_hold_window_days)
-                else:
-                    end = hold.start + timedelta(days=profile.open_hold_window_days)
-                windows.append(_Window(hold.start, end, Caveat.BTKI_INTERRUPTION))
+            windows += [self.hold_window(course, hold, sequence, series) for hold in course.holds]
+        withdrawal = self.withdrawal_window(line)
+        if withdrawal is not None:
+            windows.append(withdrawal)
         return windows
+
+    def hold_window(
+        self, course: TreatmentCourse, hold: Hold, sequence: list[LabResult], series: Series
+    ) -> _Window:
+        """§4.6 hold window: to 28 days after the resumption; on hold now, to 90 days after a
+        recorded start, else to today. An unrecorded start is the day after the last value
+        that was no rise, but not earlier than 90 days before today (or the resumption)."""
+        profile = self.profile
+        start = hold.start
+        if start is None:
+            until = hold.resumed or self.today
+            earliest = until - timedelta(days=profile.open_hold_window_days)
+            start = max(earliest, self.last_no_rise(sequence, series, until) + timedelta(days=1))
+        if hold.resumed is not None:
+            end = hold.resumed + timedelta(days=profile.post_hold_window_days)
+        elif hold.start is not None:
+            end = hold.start + timedelta(days=profile.open_hold_window_days)
+        else:
+            end = self.today
+        return _Window(
+            start,
+            end,
+            WindowKind.BTKI_HOLD,
+            drug=course.ingredient,
+            on_hold_now=hold.resumed is None,
+            start_recorded=hold.start is not None,
+        )
+
+    def last_no_rise(self, sequence: list[LabResult], series: Series, before: date) -> date:
+        """The day of the last value before `before` that was no rise over the values
+        before it (v0 never is one)."""
+        last = date.min
+        nadirs = _running_nadirs(sequence)
+        for index, value in enumerate(sequence):
+            if value.day >= before:
+                break
+            nadir = nadirs[index]
+            if index == 0 or nadir is None or self.rise(value, nadir, series) != _Rise.RISE:
+                last = value.day
+        return last
+
+    def withdrawal_window(self, line: TherapyLine) -> _Window | None:
+        """§4.6 [design]: a line without a BTKi that starts at most 60 days after a BTKi of
+        an earlier line ended (or up to 60 days before it ended): IgM rebounds for weeks,
+        into the next regimen (Castillo-2018)."""
+        if line.has_class(DrugClass.BTKI):
+            return None
+        gap = self.profile.withdrawal_gap_days
+        stopped = [
+            course
+            for earlier in self.lines
+            if earlier is not line and earlier.start < line.start
+            for course in earlier.courses_of(DrugClass.BTKI)
+            if course.ended
+            and course.end is not None
+            and abs((line.start - course.end).days) <= gap
+        ]
+        if not stopped:
+            return None
+        last = max(stopped, key=lambda c: (c.end, c.ingredient))
+        assert last.end is not None
+        end = line.start + timedelta(days=self.profile.withdrawal_window_days)
+        return _Window(last.end, end, WindowKind.BTKI_WITHDRAWAL, drug=last.ingredient)
 
     @staticmethod
     def window_peaks(windows: list[_Window], sequence: list[LabResult]) -> dict[_Window, Decimal]:
@@ -583,6 +688,7 @@ class _Assessor:
             and not _at_least(
                 latest.value_mg_dl, self.profile.progression_factor, nadir.value_mg_dl
             )
+            and (track.baseline is None or latest.value_mg_dl <= track.baseline.value_mg_dl)
             and Caveat.UNCONFIRMED_PROGRESSION not in self.caveats
         )
 
@@ -810,8 +916,16 @@ class _Assessor:
             return self.result(
                 Category.NE, reason=LATEST_ABOVE_RANGE.format(series=words), **values
             )
-        rise_reason = self.rise_over_baseline(track, line)
+        suppressed = self.latest_suppressed(track)
+        self.note_withdrawal(track, values)
+        on_hold = self.rise_while_on_hold(track, suppressed)
+        if on_hold is not None and suppressed is not None:
+            values["suppressed"] = self.suppressed_rise(suppressed[1])
+            return self.result(Category.NE, reason=on_hold, **values)
+        rise_reason = self.rise_over_baseline(track)
         if rise_reason is not None:
+            if suppressed is not None:
+                values["suppressed"] = self.suppressed_rise(suppressed[1])
             return self.result(Category.NE, reason=rise_reason, **values)
         cr = self.complete_response(track, start)
         if cr is not None:
@@ -827,11 +941,107 @@ class _Assessor:
             self.caveats.add(Caveat.SMALL_ABSOLUTE_RISE)
             values["rise_below_floor"] = risen.value_mg_dl - nadir.value_mg_dl
             values["from_nadir"] = percent_change(nadir.value_mg_dl, risen.value_mg_dl)
+        if category == Category.SD:
+            values["provisional_until"] = self.flare_end(track, latest)
+        if suppressed is not None:
+            # §4.7: the reduction is true, but the latest value is a rise a window held back:
+            # said on the card, with the best response instead of "response since" (§4.8).
+            nadir, blocks = suppressed
+            values["suppressed"] = self.suppressed_rise(blocks)
+            values["from_nadir"] = percent_change(nadir.value_mg_dl, latest.value_mg_dl)
+            values["best"] = self.best_response(track)
+            return self.result(category, **values)
         run = self.response_run(category, track, cr)
         since = self.response_since(run, category, cr)
         return self.result(
             category, since=since, durable=self.durable(run, since, latest), **values
         )
+
+    # §4.7 suppressed rises --------------------------------------------------------------
+    def latest_suppressed(self, track: _Track) -> tuple[LabResult, list[_Block]] | None:
+        """(m, the windows that hold it back) when vn is a rise over m = min(v0 ... v(n-1))
+        that a window, or its recovery period, suppressed."""
+        sequence = track.sequence
+        if len(sequence) < 2 or sequence[-1] is not track.latest:
+            return None
+        nadir = _nadir(sequence[:-1])
+        if nadir is None or self.rise(sequence[-1], nadir, track.series) != _Rise.RISE:
+            return None
+        blocks = self.blocks(sequence[-1], track.windows, track.peaks)
+        return (nadir, blocks) if blocks else None
+
+    @staticmethod
+    def named_block(blocks: list[_Block]) -> _Block:
+        """§4.7: a BTK-inhibitor hold, then a withdrawal, then a flare window."""
+        return min(blocks, key=lambda b: (_WINDOW_ORDER.index(b.window.kind), b.recovery))
+
+    def suppressed_rise(self, blocks: list[_Block]) -> SuppressedRise:
+        block = self.named_block(blocks)
+        until: date | None = max(b.until for b in blocks)
+        if block.window.on_hold_now and not block.window.start_recorded and not block.recovery:
+            until = None  # a hold on now with no recorded start: no end to name
+        return SuppressedRise(block.window.kind, until, block.recovery)
+
+    def rise_while_on_hold(
+        self, track: _Track, suppressed: tuple[LabResult, list[_Block]] | None
+    ) -> str | None:
+        """§4.7: a BTKi of the line is on hold now and the latest value is a rise inside
+        that hold's window."""
+        if suppressed is None:
+            return None
+        for block in suppressed[1]:
+            window = block.window
+            if window.kind == WindowKind.BTKI_HOLD and window.on_hold_now and not block.recovery:
+                since = (
+                    f"since {window.start.isoformat()}"
+                    if window.start_recorded
+                    else "start not recorded"
+                )
+                words = SERIES_WORDS[track.series]
+                return RISE_WHILE_ON_HOLD.format(series=words, drug=window.drug, since=since)
+        return None
+
+    def flare_end(self, track: _Track, latest: LabResult) -> date | None:
+        """§4.7: SD is provisional while the latest value lies inside a flare window."""
+        ends = [
+            w.end
+            for w in track.windows
+            if w.kind == WindowKind.ANTI_CD20_FLARE and w.contains(latest.day)
+        ]
+        return max(ends) if ends else None
+
+    def note_withdrawal(self, track: _Track, values: dict) -> None:
+        """§4.6: the withdrawal is named when its window suppressed a rise or holds the
+        latest value."""
+        latest = track.latest
+        for window in track.windows:
+            if window.kind != WindowKind.BTKI_WITHDRAWAL:
+                continue
+            suppressed = any(b.window == window for b in track.progress.suppressed)
+            holds_latest = latest is not None and window.contains(latest.day)
+            if suppressed or holds_latest:
+                self.caveats.add(Caveat.BTKI_INTERRUPTION)
+                values["withdrawal"] = Withdrawal(window.drug or "", window.start, window.end)
+
+    def best_response(self, track: _Track) -> BestResponse | None:
+        """§4.8: the reduction category the nadir reached, from the first value reaching it."""
+        baseline = track.baseline
+        after = [v for v in track.sequence[1:] if not v.lower_bound]
+        nadir = _nadir(after)
+        if baseline is None or nadir is None:
+            return None
+        category = self.category_by_reduction(
+            percent_change(baseline.value_mg_dl, nadir.value_mg_dl)
+        )
+        if category == Category.SD:
+            return None
+        first = next(
+            v
+            for v in after
+            if self.category_by_reduction(percent_change(baseline.value_mg_dl, v.value_mg_dl))
+            in _AT_LEAST[category]
+        )
+        return BestResponse(category, first.day)
 
     def low_baseline(self, baseline: LabResult) -> bool:
         if baseline.series == Series.M_SPIKE:
@@ -839,7 +1049,7 @@ class _Assessor:
         multiple = self.profile.low_baseline_uln_multiple
         return baseline.value_mg_dl < multiple * self.uln(baseline)[0]
 
-    def rise_over_baseline(self, track: _Track, line: TherapyLine) -> str | None:
+    def rise_over_baseline(self, track: _Track) -> str | None:
         """§4.7: a latest value that is a rise over the baseline, with PD not confirmed, is
         no stable disease (a change of less than 25 % either way): NE, and why."""
         baseline, latest = track.baseline, track.latest
@@ -847,19 +1057,24 @@ class _Assessor:
         if baseline.lower_bound or self.rise(latest, baseline, track.series) != _Rise.RISE:
             return None
         words = SERIES_WORDS[track.series]
-        windows = self.windows(line)
-        blocked = self.blocks(latest, windows, self.window_peaks(windows, track.sequence))
+        blocked = self.blocks(latest, track.windows, track.peaks)
         if not blocked:
             self.caveats.add(Caveat.UNCONFIRMED_PROGRESSION)
             return RISE_UNCONFIRMED.format(series=words)
         self.caveats.update(block.window.caveat for block in blocked)
-        inside = [b for b in blocked if not b.recovery]
-        block = max(inside or blocked, key=lambda b: b.until)
-        until = block.until.isoformat()
+        block = self.named_block(blocked)
+        until = max(b.until for b in blocked).isoformat()
+        window = block.window
+        if block.recovery and window.kind == WindowKind.BTKI_WITHDRAWAL:
+            return RISE_AFTER_WITHDRAWAL.format(series=words, until=until)
         if block.recovery:
             return RISE_IN_RECOVERY.format(series=words, until=until)
-        if block.window.caveat == Caveat.ANTI_CD20_FLARE:
+        if window.kind == WindowKind.ANTI_CD20_FLARE:
             return RISE_IN_FLARE.format(series=words, until=until)
+        if window.kind == WindowKind.BTKI_WITHDRAWAL:
+            return RISE_IN_WITHDRAWAL.format(
+                series=words, drug=window.drug, stopped=window.start.isoformat(), until=until
+            )
         return RISE_IN_HOLD.format(series=words, until=until)
 
     def progressive(self, track: _Track, values: dict, reason: str | None) -> Assessment:
@@ -883,6 +1098,7 @@ class _Assessor:
             percent_change(nadir.value_mg_dl, second.value_mg_dl) if nadir.value_mg_dl > 0 else None
         )
         values["nadir"] = nadir
+        values["duration"] = self.response_duration(track, nadir, first)
         return self.result(
             Category.PD,
             reason=reason,
@@ -890,6 +1106,31 @@ class _Assessor:
             progression_value=second,
             from_nadir=from_nadir,
             **values,
+        )
+
+    def response_duration(
+        self, track: _Track, nadir: LabResult, first_rise: LabResult
+    ) -> ResponseDuration | None:
+        """§4 step 8 [design]: how long the response before the progression lasted, from the
+        first value reaching the nadir's category to the first value of the confirming pair
+        (IWWM-7: retreatment weighs it; the card states it and recommends nothing)."""
+        baseline = track.baseline
+        if baseline is None or baseline.lower_bound:
+            return None
+        category = self.category_by_reduction(
+            percent_change(baseline.value_mg_dl, nadir.value_mg_dl)
+        )
+        if category not in _AT_LEAST:
+            return None
+        reached = next(
+            v
+            for v in track.sequence[1:]
+            if not v.lower_bound
+            and self.category_by_reduction(percent_change(baseline.value_mg_dl, v.value_mg_dl))
+            in _AT_LEAST[category]
+        )
+        return ResponseDuration(
+            category, reached.day, first_rise.day, whole_months(reached.day, first_rise.day)
         )
 
     def continuing_from(self, line: TherapyLine, track: _Track) -> ContinuingFrom | None:
@@ -903,6 +1144,18 @@ class _Assessor:
         if baseline is not None and latest is not None:
             change = percent_change(baseline.value_mg_dl, latest.value_mg_dl)
         return ContinuingFrom(earlier.start, baseline, change)
+
+    @staticmethod
+    def held_drug(line: TherapyLine | None) -> str | None:
+        """§3.5: the BTKi of the line that is on hold now."""
+        held = [c for c in line.courses_of(DrugClass.BTKI) if c.on_hold] if line else []
+        return held[0].ingredient if held else None
+
+    @staticmethod
+    def hold_since(line: TherapyLine | None) -> date | None:
+        held = [c for c in line.courses_of(DrugClass.BTKI) if c.on_hold] if line else []
+        starts = [h.start for c in held for h in c.holds if h.resumed is None and h.start]
+        return starts[0] if starts else None
 
     def latest_immunofixation(self, therapy_start: date) -> ImmunofixationResult | None:
         after_start = [
@@ -932,6 +1185,11 @@ class _Assessor:
         hyperviscosity: Hyperviscosity | None = None,
         old_high_igm: LabResult | None = None,
         rise_below_floor: Decimal | None = None,
+        suppressed: SuppressedRise | None = None,
+        best: BestResponse | None = None,
+        provisional_until: date | None = None,
+        withdrawal: Withdrawal | None = None,
+        duration: ResponseDuration | None = None,
         change_since_first: TrendChange | None = None,
         change_12_months: TrendChange | None = None,
     ) -> Assessment:
@@ -985,6 +1243,13 @@ class _Assessor:
             old_high_igm=old_high_igm,
             rise_after_cr=self.rise_after_cr and Caveat.UNCONFIRMED_PROGRESSION in self.caveats,
             rise_below_floor=rise_below_floor,
+            rise_suppressed=suppressed,
+            best_response=best,
+            provisional_until=provisional_until,
+            withdrawal=withdrawal,
+            response_duration=duration,
+            held_drug=self.held_drug(line),
+            hold_since=self.hold_since(line),
             held_back=tuple(self.held_back),
             usable_results=tuple(
                 sorted((v for series in Series for v in self.values[series]), key=_by_day)

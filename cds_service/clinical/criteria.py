@@ -37,6 +37,13 @@ class CriteriaProfile:
     plasmapheresis_window_days: int = 42
     # §4.6 Ghobrial-2004: rituximab flare lasts up to 4 months; 16 weeks.
     flare_window_days: int = 112
+    # [design] §3.4 anti-CD20 induction: this many doses on distinct days within this span.
+    induction_min_doses: int = 3
+    induction_span_days: int = 35
+    # [design] §4.6 withdrawal window (Castillo-2018): a line without a BTKi starting within
+    # this many days of a BTKi's end (either side) carries the rebound until its start + 90.
+    withdrawal_gap_days: int = 60
+    withdrawal_window_days: int = 90
     # [design] §4.6 Castillo-2018: rebound after a BTKi hold settles within weeks of restarting.
     post_hold_window_days: int = 28
     # [design] §4.6 an open hold (on hold now) suppresses rises for at most this long.

@@ -163,6 +163,7 @@ class DrugEpisode:
     # An active order: the latest of its validity end, timing end and supply end (§3.3).
     # An order nobody renewed for 90 days after this ended there.
     order_runs_to: date | None = None
+    status: str | None = None  # the record's status (§3.4: what follows an on-hold record)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,8 @@ class TreatmentCourse:
     # §3.4: the last day with the drug is an administration (an infusion): the course reads
     # as ongoing for a cycle and a delay after it.
     last_from_administration: bool = False
+    # §3.4 anti-CD20 induction: the distinct days of administrations and order starts.
+    dose_days: tuple[date, ...] = ()
 
     @property
     def ended(self) -> bool:

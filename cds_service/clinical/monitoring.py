@@ -79,7 +79,7 @@ def monitoring_due(
         "line": line,
         "line_ended": assessment.line_ended,
         "progression_confirmed": assessment.progression_confirmed,
-        **_unusable_after(assessment, newest),
+        **_unusable_after(assessment, reference),
     }
     if days_since is None or days_since > interval:
         return MonitoringDue(
@@ -112,16 +112,16 @@ def _total_igm_due(
     return None
 
 
-def _unusable_after(assessment: Assessment, newest: date | None) -> dict:
-    """§6: unusable results never reset the interval; those after the newest usable one are
-    counted on the card."""
+def _unusable_after(assessment: Assessment, since: date | None) -> dict:
+    """§6: unusable results never reset the interval; those after the day it runs from (the
+    newest usable result, or the line's start when later) are counted on the card."""
     later = [
-        u for u in assessment.unusable if newest is None or (u.day is not None and u.day > newest)
+        u for u in assessment.unusable if since is None or (u.day is not None and u.day > since)
     ]
     if not later:
         return {}
     return {
         "unusable_count": len(later),
-        "unusable_since": newest,
+        "unusable_since": since,
         "unusable_reason": commonest_reason(later),
     }

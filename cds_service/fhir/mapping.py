@@ -509,6 +509,7 @@ def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -
             on_hold=status == "on-hold",
             source=source,
             order_runs_to=runs_to,
+            status=status,
         )
         for drug in drugs
     ]

@@ -14,7 +14,16 @@ import pytest
 
 from cds_service.clinical.assessment import assess_response, displayed_percent
 from cds_service.clinical.criteria import IWWM6, IWWM6_STRICT
-from cds_service.clinical.models import Category, Caveat, IfeReading, Progression, Series
+from cds_service.clinical.models import (
+    Category,
+    Caveat,
+    IfeReading,
+    LineStatus,
+    Progression,
+    Series,
+    SuppressedRise,
+    WindowKind,
+)
 
 from .helpers import episode, igm_series, lab, m_spike, on, record
 
@@ -322,12 +331,27 @@ def test_ongoing_hold_suppresses_rises():
     assert Caveat.BTKI_INTERRUPTION in result.caveats
 
 
-def test_hold_with_unknown_start_shows_caveat_but_suppresses_nothing():
+def test_a_hold_on_now_without_a_start_suppresses_rises_since_the_last_non_rise():
+    # v3 §4.6 (E17): an on-hold record without a start still makes a window: from the day
+    # after the last value that was no rise, not earlier than 90 days before today.
     held = episode("zanubrutinib", 0, on_hold=True)
     labs = igm_series((-5, 4000), (150, 1000), (215, 1600), (240, 1700))
-    result = assess(record(labs, [held]))
+    result = assess(record(labs, [held]), today_offset=243)
+    assert result.category == Category.NE
+    assert result.reason == "IgM rise while zanubrutinib is on hold (start not recorded)"
+    assert result.rise_suppressed == SuppressedRise(WindowKind.BTKI_HOLD, None, False)
+    assert result.line_status == LineStatus.ON_HOLD and result.progression_confirmed is None
     assert Caveat.BTKI_INTERRUPTION in result.caveats
-    assert result.category == Category.PD
+
+
+@pytest.mark.parametrize("today, is_pd", [(330, False), (331, True)])
+def test_an_unrecorded_hold_start_is_never_earlier_than_90_days_before_today(today, is_pd):
+    # Rises at days 215 and 240; the window starts at the latest of day 151 (after the last
+    # non-rise) and today - 90: from day 331 both rises lie before it and PD is confirmed.
+    held = episode("zanubrutinib", 0, on_hold=True)
+    labs = igm_series((-5, 4000), (150, 1000), (215, 1600), (240, 1700))
+    result = assess(record(labs, [held]), today_offset=today)
+    assert (result.category == Category.PD) is is_pd
 
 
 def test_btki_stopped_for_good_opens_no_window_but_explains_rebound():

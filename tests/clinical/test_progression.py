@@ -216,8 +216,8 @@ def test_the_hold_window_ends_28_days_after_the_btki_resumed(day, suppressed):
 
 @pytest.mark.parametrize("days_on_hold, suppressed", [(90, True), (91, False)])
 def test_an_open_hold_suppresses_for_at_most_90_days(days_on_hold, suppressed):
-    episodes = [episode("ibrutinib", 0, 200, on_hold=True)]
-    labs = igm_series((-5, 4000), (150, 1000), (200 + days_on_hold, 1400))
+    episodes = [episode("ibrutinib", 0, 200, on_hold=True)]  # held from day 201
+    labs = igm_series((-5, 4000), (150, 1000), (201 + days_on_hold, 1600))
     result = assess(record(labs, episodes))
     assert (Caveat.UNCONFIRMED_PROGRESSION not in result.caveats) is suppressed
     assert Caveat.BTKI_INTERRUPTION in result.caveats

@@ -71,7 +71,8 @@ def test_gaps_between_two_administrations_are_holds():
 def test_on_hold_statement_holds_from_its_end_and_is_ongoing():
     (course,) = build_courses([episode("zanubrutinib", 0, 200, on_hold=True)], IWWM6)
     assert course.on_hold
-    assert course.holds == (Hold(start=on(200), resumed=None),)
+    # §3.4: effectivePeriod.end is the last day taken; the hold starts the day after.
+    assert course.holds == (Hold(start=on(201), resumed=None),)
     assert course.ongoing_on(on(250))  # §3.5: a course on hold is ongoing
 
 
