@@ -206,6 +206,24 @@ def _line_status(assessment: Assessment, unit: DisplayUnit) -> dict[str, Any] | 
     return status
 
 
+OTHER_SERIES_SHOWN = 5
+
+
+def _other_series_sentence(assessment: Assessment, unit: DisplayUnit) -> str | None:
+    """§4.1: newer results of the other method, listed, never compared across methods."""
+    other = assessment.other_series
+    if other is None:
+        return None
+    newest = list(other.values)[-OTHER_SERIES_SHOWN:]
+    shown = ", ".join(f"{unit.result(v)} {unit.label} ({day(v.day)})" for v in reversed(newest))
+    rising = (
+        " They are rising: measure the usual series in the usual laboratory."
+        if (other.rising)
+        else ""
+    )
+    return f"Newer {SERIES_NAMES[other.series]} results (another method): {shown}.{rising}"
+
+
 def _duration_sentence(assessment: Assessment) -> str | None:
     """§4 step 8: on a PD card, how long the response before it lasted (a fact; retreatment
     choices weigh it, IWWM-7)."""
@@ -315,6 +333,13 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         ),
         suppressed=_suppressed_sentence(assessment),
         duration=_duration_sentence(assessment),
+        other_series=_other_series_sentence(assessment, unit),
+        cr_lost=(
+            f"CR lost since {day(assessment.cr_lost)}: the monoclonal protein was found again "
+            f"on {day(assessment.cr_lost)} and {day(assessment.cr_lost_confirmed)}."
+            if assessment.cr_lost
+            else None
+        ),
         resume_repeat=(
             f"Repeat IgM 4 weeks after {escape_markdown(assessment.held_drug)} is resumed."
             if assessment.held_drug

@@ -20,7 +20,7 @@ from .dates import add_months, whole_months
 from .exact import at_least as _at_least
 from .exact import times
 from .hyperviscosity import reference_values
-from .laboratory import HELD_BACK, hold_back_implausible, one_value_per_day
+from .laboratory import HELD_BACK, hold_back_implausible, lowered_by_exchange, one_value_per_day
 from .models import (
     CAVEAT_ORDER,
     Assessment,
@@ -35,6 +35,7 @@ from .models import (
     IfeReading,
     ImmunofixationResult,
     LabResult,
+    OtherSeries,
     PatientRecord,
     Progression,
     ResponseDuration,
@@ -77,6 +78,9 @@ RISE_AFTER_WITHDRAWAL = (
     "{series} falling after BTK-inhibitor withdrawal (until {until}): repeat {series}"
 )
 RISE_WHILE_ON_HOLD = "{series} rise while {drug} is on hold ({since})"
+IGM_NOT_MEASURABLE = (
+    "IgM not measurable (baseline within the normal range): assess by marrow, counts and imaging"
+)
 NO_BASELINE_PD = "no pre-treatment baseline: progression judged from the on-treatment nadir"
 SERIES_WORDS = {Series.TOTAL_IGM: "IgM", Series.M_SPIKE: "M-spike"}
 
@@ -268,7 +272,7 @@ class _Assessor:
             self.values[series], held = hold_back_implausible(
                 self.values[series],
                 exchange_days,
-                lambda value: self.after_plasmapheresis(value.day),
+                self.after_plasmapheresis,
                 profile,
             )
             self.held_back += held
@@ -299,10 +303,9 @@ class _Assessor:
         return self.profile.default_uln_mg_dl, True
 
     # §3.6 plasmapheresis ----------------------------------------------------------------------
-    def after_plasmapheresis(self, day: date) -> bool:
-        return any(
-            p.day <= day <= p.day + self.profile.plasmapheresis_window for p in self.plasmaphereses
-        )
+    def after_plasmapheresis(self, result: LabResult) -> bool:
+        """§3.6: plasmapheresis-affected (a value drawn before that day's exchange is not)."""
+        return lowered_by_exchange(result, self.plasmaphereses, self.profile)
 
     def plasmapheresis_between(self, first: date, last: date) -> bool:
         return any(first <= p.day <= last for p in self.plasmaphereses)
@@ -315,7 +318,7 @@ class _Assessor:
                 continue
             if result.upper_bound or result.value_mg_dl <= 0:
                 continue  # an upper bound is never a baseline; a zero gives no change
-            if self.after_plasmapheresis(result.day):
+            if self.after_plasmapheresis(result):
                 continue
             return result
         return None
@@ -325,7 +328,7 @@ class _Assessor:
         baseline = self.baseline(values, line.start)
         after_start = [v for v in values if v.day > line.start]
         sequence = ([baseline] if baseline else []) + [
-            v for v in after_start if not self.after_plasmapheresis(v.day)
+            v for v in after_start if not self.after_plasmapheresis(v)
         ]
         windows = self.windows(line, sequence, series)
         progress = self.progression(sequence, series, windows)
@@ -756,7 +759,23 @@ class _Assessor:
             self.caveats.add(Caveat.METHOD_CHANGE)
         if chosen is None:
             return self.without_usable_series(line, igm, m_spike, common)
+        other = self.other_series(chosen, m_spike if chosen is igm else igm)
+        if other is not None:
+            common["other_series"] = other
         return self.with_series(line, chosen, common)
+
+    def other_series(self, chosen: _Track, other: _Track) -> OtherSeries | None:
+        """§4.1: values of the series not chosen that are newer than the chosen series'
+        latest are listed, never compared across methods; step 5 on that series' own values
+        says whether they are rising (a possible PD there)."""
+        latest = chosen.latest
+        newer = [v for v in other.values if latest is not None and v.day > latest.day]
+        if not newer:
+            return None
+        self.caveats.add(Caveat.METHOD_CHANGE)
+        if other.progress.possible:
+            self.caveats.add(Caveat.UNCONFIRMED_PROGRESSION)
+        return OtherSeries(other.series, tuple(newer), other.progress.possible)
 
     def untreated(self, common: dict) -> Assessment:
         """§4.10: no line of therapy: the trend without a category, and never a nadir."""
@@ -820,7 +839,7 @@ class _Assessor:
                     **common,
                 )
             cr = self.complete_response(primary, start)
-            if cr is not None and not self.after_plasmapheresis(latest.day):
+            if cr is not None and not self.after_plasmapheresis(latest):
                 self.caveats.add(Caveat.CR_NEEDS_MARROW)
                 run = self.response_run(Category.CR, primary, cr)
                 since = self.response_since(run, Category.CR, cr)
@@ -900,7 +919,7 @@ class _Assessor:
             self.rise_after_cr = True
         if progress.confirmed_index is not None:
             return self.progressive(track, values, reason)
-        if self.after_plasmapheresis(latest.day):
+        if self.after_plasmapheresis(latest):
             self.caveats.add(Caveat.PLASMAPHERESIS)
             days = self.profile.plasmapheresis_window_days
             values["change"] = None
@@ -909,6 +928,14 @@ class _Assessor:
             )
         assert baseline is not None  # without one, only a confirmed PD reaches here
         words = SERIES_WORDS[track.series]
+        if (
+            track.series == Series.TOTAL_IGM
+            and not baseline.lower_bound
+            and baseline.value_mg_dl <= self.uln(baseline)[0]
+        ):
+            # §4.7: a paraprotein inside the normal range cannot show a response.
+            values["change"] = None
+            return self.result(Category.NE, reason=IGM_NOT_MEASURABLE, **values)
         if baseline.lower_bound and not latest.value_mg_dl < baseline.value_mg_dl:
             values["change"] = None
             return self.result(Category.NE, reason=BASELINE_ABOVE_RANGE, **values)
@@ -943,6 +970,7 @@ class _Assessor:
             values["from_nadir"] = percent_change(nadir.value_mg_dl, risen.value_mg_dl)
         if category == Category.SD:
             values["provisional_until"] = self.flare_end(track, latest)
+        values["cr_lost"] = self.cr_lost(start)
         if suppressed is not None:
             # §4.7: the reduction is true, but the latest value is a rise a window held back:
             # said on the card, with the best response instead of "response since" (§4.8).
@@ -956,6 +984,37 @@ class _Assessor:
         return self.result(
             category, since=since, durable=self.durable(run, since, latest), **values
         )
+
+    # §4.5 CR lost --------------------------------------------------------------------------
+    def cr_lost(self, start: date) -> tuple[date, date] | None:
+        """§4.5: the line reached CR (a negative readable IFE after therapy start with the
+        most recent total IgM on or before it at or below its ULN), then two consecutive
+        results on different days showed the monoclonal protein again: (first, second)."""
+        igm = self.values[Series.TOTAL_IGM]
+        reached = [
+            ife
+            for ife in self.immunofixations
+            if ife.day > start
+            and ife.negative
+            and (before := [v for v in igm if v.day <= ife.day])
+            and not before[-1].lower_bound
+            and before[-1].value_mg_dl <= self.uln(before[-1])[0]
+        ]
+        if not reached:
+            return None
+        since = reached[-1].day
+        shows: dict[date, bool] = {}
+        for ife in self.immunofixations:
+            if ife.day > since and ife.reading != IfeReading.UNREADABLE:
+                shows[ife.day] = shows.get(ife.day, False) or not ife.negative
+        for value in self.values[Series.M_SPIKE]:
+            if value.day > since and not value.is_bound:
+                shows[value.day] = shows.get(value.day, False) or value.value_mg_dl > 0
+        days = sorted(shows)
+        for first, second in pairwise(days):
+            if shows[first] and shows[second]:
+                return first, second
+        return None
 
     # §4.7 suppressed rises --------------------------------------------------------------
     def latest_suppressed(self, track: _Track) -> tuple[LabResult, list[_Block]] | None:
@@ -1184,12 +1243,14 @@ class _Assessor:
         from_nadir: Fraction | None = None,
         hyperviscosity: Hyperviscosity | None = None,
         old_high_igm: LabResult | None = None,
+        other_series: OtherSeries | None = None,
         rise_below_floor: Decimal | None = None,
         suppressed: SuppressedRise | None = None,
         best: BestResponse | None = None,
         provisional_until: date | None = None,
         withdrawal: Withdrawal | None = None,
         duration: ResponseDuration | None = None,
+        cr_lost: tuple[date, date] | None = None,
         change_since_first: TrendChange | None = None,
         change_12_months: TrendChange | None = None,
     ) -> Assessment:
@@ -1248,6 +1309,10 @@ class _Assessor:
             provisional_until=provisional_until,
             withdrawal=withdrawal,
             response_duration=duration,
+            other_series=other_series,
+            cr_lost=cr_lost[0] if cr_lost else None,
+            cr_lost_confirmed=cr_lost[1] if cr_lost else None,
+            switched_from=tuple((c.ingredient, day) for c, day in line.switched) if line else (),
             held_drug=self.held_drug(line),
             hold_since=self.hold_since(line),
             held_back=tuple(self.held_back),

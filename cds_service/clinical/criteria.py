@@ -52,14 +52,19 @@ class CriteriaProfile:
     recovery_days: int = 90
     # [design] §5 btki-interruption: a hold or stop this many days before the latest value.
     btki_interruption_lookback_days: int = 90
-    # [design] §3.5 rule 2: courses starting within this many days of a line's start join it.
+    # [design] §3.5 rule 4: courses starting within this many days of a line's start join it.
     line_grouping_days: int = 30
-    # [design] §3.5 rule 2 (EMN-BDR): an anti-CD20 course deferred up to this many days.
+    # [design] §3.5 rule 4 (EMN-BDR): an anti-CD20 course deferred up to this many days.
     deferred_anti_cd20_days: int = 90
-    # [design] §3.5 rule 3: a re-course up to this many days after the line ended.
+    # [design] §3.5 rule 5: a re-course up to this many days after the line ended.
     recourse_days: int = 180
-    # [design] §3.5 rule 4: carried courses ending this soon after the add-on are not carried.
-    add_on_carry_min_days: int = 30
+    # [design] §3.5 rule 6: carried courses must continue more than this many days after the
+    # add-on starts; a shorter overlap is a bridge (venetoclax's five-week ramp-up).
+    add_on_carry_min_days: int = 60
+    # [design] §3.5 rule 3: a BTKi started at most this many days after another BTKi of the
+    # line ended (or this many days before it ended) is a switch within the class.
+    switch_gap_days: int = 60
+    switch_overlap_days: int = 30
     # [design] §3.4: an episode starting at most this many days after the previous one of the
     # same ingredient ended continues the course.
     course_gap_days: int = 90

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from .criteria import CriteriaProfile
+from .laboratory import lowered_by_exchange
 from .models import LabResult, Plasmapheresis, Series
 
 
@@ -35,19 +36,6 @@ class ReferenceValues:
             if reference is not None and reference.value_mg_dl >= thresholds[series]:
                 return reference
         return None
-
-
-def lowered_by_exchange(
-    value: LabResult, plasmaphereses: list[Plasmapheresis], profile: CriteriaProfile
-) -> bool:
-    for exchange in plasmaphereses:
-        if exchange.day < value.day <= exchange.day + profile.plasmapheresis_window:
-            return True
-        if exchange.day == value.day:
-            drawn, started = value.drawn_at, exchange.started_at
-            if drawn is None or started is None or not drawn < started:
-                return True  # only a value drawn before the exchange started counts
-    return False
 
 
 def reference_values(

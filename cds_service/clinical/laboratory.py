@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from .criteria import CriteriaProfile
-from .models import Discordance, Exclusion, LabResult, Series
+from .models import Discordance, Exclusion, LabResult, Plasmapheresis, Series
 from .valuesets import PREFERRED_M_SPIKE_LOINC
 
 REPLACED_SAME_DAY = "another result of the same day stands for that day ({kept})"
@@ -120,3 +120,21 @@ def hold_back_implausible(
             previous = value
     kept = [value for index, value in enumerate(values) if index not in held]
     return kept, [values[index] for index in sorted(held)]
+
+
+# §3.6 plasmapheresis-affected values --------------------------------------------------------
+
+
+def lowered_by_exchange(
+    value: LabResult, plasmaphereses: list[Plasmapheresis], profile: CriteriaProfile
+) -> bool:
+    """§3.6: measured on the day of an exchange or in the 42 days after it, except a value
+    drawn on the exchange day before the exchange started (both times known)."""
+    for exchange in plasmaphereses:
+        if exchange.day < value.day <= exchange.day + profile.plasmapheresis_window:
+            return True
+        if exchange.day == value.day:
+            drawn, started = value.drawn_at, exchange.started_at
+            if drawn is None or started is None or not drawn < started:
+                return True  # only a value drawn before the exchange started counts
+    return False

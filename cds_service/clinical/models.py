@@ -232,10 +232,17 @@ class TherapyLine:
     # Courses that joined as a re-course (maintenance, planned re-dosing): no flare window.
     recourses: tuple[TreatmentCourse, ...] = ()
     continues: TherapyLine | None = None  # the line an add-on line was added to
+    # §3.5 rule 3: BTKi courses switched from within the class, with the switch day.
+    switched: tuple[tuple[TreatmentCourse, date], ...] = ()
 
     @property
     def regimen(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(course.ingredient for course in self.courses))
+        """§3.5: the ingredients in order of course start, partner agents last, without
+        switched-from courses."""
+        gone = {id(course) for course, _ in self.switched}
+        return tuple(
+            dict.fromkeys(course.ingredient for course in self.courses if id(course) not in gone)
+        )
 
     @property
     def main_courses(self) -> tuple[TreatmentCourse, ...]:
@@ -405,7 +412,8 @@ class Assessment:
     rise_suppressed: SuppressedRise | None = None
     best_response: BestResponse | None = None
     provisional_until: date | None = None  # SD while the latest value is in a flare window
-    cr_lost: date | None = None
+    cr_lost: date | None = None  # §4.5: the first of two results showing the protein again
+    cr_lost_confirmed: date | None = None  # the second
     response_duration: ResponseDuration | None = None
     withdrawal: Withdrawal | None = None
     held_drug: str | None = None  # a BTKi of the current line on hold now

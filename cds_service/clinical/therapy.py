@@ -229,8 +229,12 @@ def _add_course(
         lines.append(TherapyLine(start=course.start, courses=(course,)))
         return
     line = lines[-1]
+    switched = _switched_from(course, line, check, profile)
+    if switched is not None:  # rule 3: a switch within the BTKi class keeps the line
+        lines[-1] = _switch(line, switched, course)
+        return
     after_start = (course.start - line.start).days
-    joins = after_start <= profile.line_grouping_days  # rule 2
+    joins = after_start <= profile.line_grouping_days  # rule 4
     if (
         not joins
         and course.drug_class == DrugClass.ANTI_CD20
@@ -238,7 +242,7 @@ def _add_course(
         and after_start <= profile.deferred_anti_cd20_days
         and not check.rise_before(line, course.start)
     ):
-        joins = True  # rule 2, EMN-BDR: rituximab deferred to a later cycle
+        joins = True  # rule 4, EMN-BDR: rituximab deferred to a later cycle
     if joins:
         lines[-1] = replace(line, courses=(*line.courses, course))
         return
@@ -247,12 +251,12 @@ def _add_course(
         course.ingredient in line.regimen
         and not check.confirmed_pd_before(line, course.start)
         and (ended is None or (course.start - ended).days <= profile.recourse_days)
-    ):  # rule 3: a re-course; the baseline does not move
+    ):  # rule 5: a re-course; the baseline does not move
         lines[-1] = replace(
             line, courses=(*line.courses, course), recourses=(*line.recourses, course)
         )
         return
-    if line.ongoing_on(course.start):  # rule 4: an agent added to a running regimen
+    if line.ongoing_on(course.start):  # rule 6: an agent added to a running regimen
         carry_until = course.start + timedelta(days=profile.add_on_carry_min_days)
         carried = tuple(
             c
@@ -271,7 +275,46 @@ def _add_course(
                 )
             )
             return
-    lines.append(TherapyLine(start=course.start, courses=(course,)))  # rule 5
+    lines.append(TherapyLine(start=course.start, courses=(course,)))  # rule 7
+
+
+def _switched_from(
+    course: TreatmentCourse,
+    line: TherapyLine,
+    check: ProgressionCheck,
+    profile: CriteriaProfile,
+) -> TreatmentCourse | None:
+    """§3.5 rule 3 [design]: a BTKi started at most 60 days after (or up to 30 days before)
+    an ended BTKi of another ingredient in the line ended, with no confirmed PD before it:
+    a switch for toxicity, not a new line."""
+    if course.drug_class != DrugClass.BTKI:
+        return None
+    candidates = [
+        other
+        for other in line.courses_of(DrugClass.BTKI)
+        if other.ingredient != course.ingredient
+        and other.ended
+        and other.end is not None
+        and -profile.switch_overlap_days
+        <= (course.start - other.end).days
+        <= profile.switch_gap_days
+    ]
+    if not candidates or check.confirmed_pd_before(line, course.start):
+        return None
+    return max(candidates, key=lambda c: (c.end, c.ingredient))
+
+
+def _switch(line: TherapyLine, stopped: TreatmentCourse, course: TreatmentCourse) -> TherapyLine:
+    """The days between the two BTKi courses are a hold, resumed at the new one's start."""
+    assert stopped.end is not None
+    if (course.start - stopped.end).days >= 2:  # at least one whole day without a BTKi
+        hold = Hold(start=stopped.end + timedelta(days=1), resumed=course.start)
+        course = replace(course, holds=(hold, *course.holds))
+    return replace(
+        line,
+        courses=(*line.courses, course),
+        switched=(*line.switched, (stopped, course.start)),
+    )
 
 
 def _add_partner(

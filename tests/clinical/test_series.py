@@ -35,7 +35,21 @@ def test_total_igm_more_than_92_days_older_than_the_m_spike_is_stale(m_spike_day
     ]
     result = assess(record(labs, IBRUTINIB))
     assert result.series == series
-    assert (Caveat.METHOD_CHANGE in result.caveats) is (series == Series.M_SPIKE)
+    # v3 §4.1: either way the other method has something to say: as the series used, or as
+    # newer results listed beside it.
+    assert Caveat.METHOD_CHANGE in result.caveats
+    listed = result.other_series.values if result.other_series else ()
+    assert [v.day for v in listed] == ([on(m_spike_day)] if series == Series.TOTAL_IGM else [])
+
+
+def test_newer_rising_values_of_the_other_series_are_a_possible_progression():
+    # E35: total IgM stale at day 84; the M-spike from another laboratory rises 16 -> 23 g/L.
+    labs = [lab(-7, 4200), lab(84, 2100)]
+    labs += [m_spike(d, g) for d, g in ((182, "1.6"), (273, "1.9"), (364, "2.3"))]
+    result = assess(record(labs, IBRUTINIB))
+    assert result.series == Series.TOTAL_IGM and result.category == Category.PR
+    assert result.other_series.rising
+    assert Caveat.UNCONFIRMED_PROGRESSION in result.caveats
 
 
 def test_progression_seen_by_one_method_is_not_erased_by_the_other():

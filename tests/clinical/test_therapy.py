@@ -181,15 +181,35 @@ def test_the_same_drug_after_confirmed_progression_is_a_new_line():
     assert len(treatment.lines) == 2
 
 
-def test_a_switch_within_a_class_is_a_new_line_not_an_add_on():
-    treatment = history(episode("ibrutinib", 0, 205), episode("zanubrutinib", 200))
+def test_a_switch_within_the_btki_class_keeps_the_line():
+    # §3.5 rule 3 (E32): ibrutinib stopped for atrial fibrillation, zanubrutinib 12 days later.
+    treatment = history(episode("ibrutinib", 0, 1146), episode("zanubrutinib", 1158), today=1900)
+    (line,) = treatment.lines
+    assert line.start == on(0) and line.regimen == ("zanubrutinib",)
+    assert [(c.ingredient, day) for c, day in line.switched] == [("ibrutinib", on(1158))]
+    (zanubrutinib,) = [c for c in line.courses if c.ingredient == "zanubrutinib"]
+    # the whole days without a BTKi are a hold, resumed at the new drug's start
+    assert zanubrutinib.holds == (Hold(start=on(1147), resumed=on(1158)),)
+
+
+@pytest.mark.parametrize(
+    "start_after_end, switch", [(-31, False), (-30, True), (60, True), (61, False)]
+)
+def test_a_switch_starts_at_most_60_days_after_or_30_days_before_the_end(start_after_end, switch):
+    start = 500 + start_after_end
+    treatment = history(episode("ibrutinib", 0, 500), episode("acalabrutinib", start), today=900)
+    assert (len(treatment.lines) == 1) is switch
+
+
+def test_after_confirmed_progression_a_switch_is_retreatment():
+    treatment = history(episode("ibrutinib", 0, 500), episode("zanubrutinib", 520), pd=True)
     assert [line.regimen for line in treatment.lines] == [("ibrutinib",), ("zanubrutinib",)]
-    assert treatment.lines[1].continues is None
+    assert treatment.lines[1].switched == ()
 
 
-@pytest.mark.parametrize("ends_after, carried", [(30, False), (31, True)])
-def test_courses_ending_within_30_days_of_the_add_on_are_not_carried(ends_after, carried):
-    treatment = history(episode("bendamustine", 0, 60 + ends_after), episode("bortezomib", 60, 200))
+@pytest.mark.parametrize("ends_after, carried", [(60, False), (61, True)])
+def test_courses_ending_within_60_days_of_the_add_on_are_a_bridge(ends_after, carried):
+    treatment = history(episode("bendamustine", 0, 60 + ends_after), episode("bortezomib", 60, 300))
     regimen = treatment.lines[-1].regimen
     assert regimen == (("bendamustine", "bortezomib") if carried else ("bortezomib",))
 
