@@ -84,6 +84,7 @@ NOT_CHECKED = {
     "medicationAdministrations": "Medication administrations (infusions) could not be read: "
     "the treatment history may be incomplete.",
     "procedures": "Procedures could not be read: plasmapheresis was not checked.",
+    "conditions": "Conditions could not be read: the WM diagnosis was not checked.",
     "patient": "The patient record could not be read (nothing here depends on it).",
 }
 
@@ -206,6 +207,22 @@ def _line_status(assessment: Assessment, unit: DisplayUnit) -> dict[str, Any] | 
     return status
 
 
+def _trend_sentences(assessment: Assessment, unit: DisplayUnit) -> list[str]:
+    """§4.10: the changes of an untreated patient's series."""
+    sentences = []
+    if assessment.change_since_first is not None:
+        change = signed_percent(assessment.change_since_first.percent_change)
+        sentences.append(f"Change since the first value: **{change}**.")
+    if assessment.change_12_months is not None:
+        since = assessment.change_12_months.since
+        change = signed_percent(assessment.change_12_months.percent_change)
+        sentences.append(
+            f"Change over the last 12 months: **{change}** (from {unit.result(since)} "
+            f"{unit.label} on {day(since.day)})."
+        )
+    return sentences
+
+
 OTHER_SERIES_SHOWN = 5
 
 
@@ -279,11 +296,16 @@ def _hyperviscosity_sentence(assessment: Assessment, unit: DisplayUnit) -> str |
 
 def response_detail(assessment: Assessment, context: CardContext) -> str:
     unit = context.unit
-    points = [
-        _point("Baseline", assessment.baseline, unit),
-        _point("Nadir", assessment.nadir, unit),
-        _point("Latest", assessment.latest, unit),
-    ]
+    if assessment.line is None:
+        # §4.10: the trend of an untreated patient: first and latest, never a nadir
+        first = assessment.change_since_first.since if assessment.change_since_first else None
+        points = [_point("First", first, unit), _point("Latest", assessment.latest, unit)]
+    else:
+        points = [
+            _point("Baseline", assessment.baseline, unit),
+            _point("Nadir", assessment.nadir, unit),
+            _point("Latest", assessment.latest, unit),
+        ]
     excluded = list(assessment.excluded)
     latest = assessment.latest
     since = assessment.response_since
@@ -333,6 +355,7 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         ),
         suppressed=_suppressed_sentence(assessment),
         duration=_duration_sentence(assessment),
+        trend=_trend_sentences(assessment, unit),
         other_series=_other_series_sentence(assessment, unit),
         cr_lost=(
             f"CR lost since {day(assessment.cr_lost)}: the monoclonal protein was found again "
@@ -604,17 +627,20 @@ def build_cards(
     """The response card (when there is IgM data or a WM drug), then the warnings."""
     if assessment is None:
         return []
-    has_data = assessment.latest is not None or assessment.line is not None
-    if not has_data:
-        return []
-    response = response_card(assessment, context)
-    cards = [response]
-    finding = assessment.hyperviscosity
-    if finding is not None and finding.warning_card:
-        cards.append(hyperviscosity_card(finding, context))
+    cards = []
+    has_data = (
+        assessment.latest is not None or assessment.line is not None or bool(assessment.unusable)
+    )
+    if has_data:
+        cards.append(response_card(assessment, context))
+        finding = assessment.hyperviscosity
+        if finding is not None and finding.warning_card:
+            cards.append(hyperviscosity_card(finding, context))
     if due is not None:
-        # The same order is never suggested twice in one response.
-        cards.append(monitoring_card(due, context, profile, suggest="suggestions" not in response))
+        # §3.7: a WM diagnosis with no result yet gets this card alone. The same order is
+        # never suggested twice in one response.
+        suggested = bool(cards) and "suggestions" in cards[0]
+        cards.append(monitoring_card(due, context, profile, suggest=not suggested))
     return cards
 
 

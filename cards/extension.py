@@ -73,6 +73,15 @@ def _v3_keys(assessment: Assessment) -> dict[str, Any]:
             "until": duration.until.isoformat(),
             "months": duration.months,
         }
+    for key, change in (
+        ("changeSinceFirst", assessment.change_since_first),
+        ("change12Months", assessment.change_12_months),
+    ):
+        if change is not None:
+            keys[key] = {
+                "percentChange": float(displayed_percent(change.percent_change)),
+                "from": _point(change.since),
+            }
     if assessment.held_back:
         keys["heldBack"] = [
             {

@@ -64,7 +64,10 @@ def _facts(assessment: Assessment, series: str, today: date, unit: DisplayUnit) 
     if (today - latest.day).days > STALE_SUMMARY_DAYS:
         stale = f", latest {day(latest.day)}"
     if assessment.line is None:
+        # §4.10: the trend, never a nadir
         text = f": latest {series} {unit.result(latest)} {unit.label} ({day(latest.day)})"
+        if assessment.change_12_months is not None:
+            text += f", {signed_percent(assessment.change_12_months.percent_change)} over 12 months"
         return [text, text]
     if assessment.category == Category.PD and nadir is not None:
         rise = (

@@ -18,7 +18,8 @@ CRITERIA_PROFILES = ("iwwm6", "iwwm6-strict", "iwwm6-trial")
 DEFAULT_SMART_SCOPES = (
     "launch openid fhirUser patient/Patient.rs patient/Observation.rs "
     "patient/MedicationStatement.rs patient/MedicationRequest.rs "
-    "patient/MedicationAdministration.rs patient/Procedure.rs patient/Medication.rs"
+    "patient/MedicationAdministration.rs patient/Procedure.rs patient/Medication.rs "
+    "patient/Condition.rs"
 )
 
 

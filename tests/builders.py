@@ -216,6 +216,7 @@ def hook_request(
     procedures: list[dict[str, Any]] | None = None,
     patient: str = PATIENT,
     administrations: list[dict[str, Any]] | None = None,
+    conditions: list[dict[str, Any]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """A complete patient-view request: every prefetch key present."""
@@ -230,6 +231,7 @@ def hook_request(
             "medicationRequests": bundle(*(requests or [])),
             "medicationAdministrations": bundle(*(administrations or [])),
             "procedures": bundle(*(procedures or [])),
+            "conditions": bundle(*(conditions or [])),
         },
     }
     document.update(extra)
@@ -256,3 +258,26 @@ GENERIC_412 = "the prefetch could not be completed from the FHIR server"
 def logged_reasons(caplog: Any) -> str:
     """The reasons the request log gave, joined (what went wrong goes to the log only)."""
     return " | ".join(str(getattr(r, "fields", {}).get("reason", "")) for r in caplog.records)
+
+
+def condition(
+    rid: str,
+    code: str = "C88.0",
+    text: str = "Waldenström macroglobulinemia",
+    *,
+    system: str = "http://hl7.org/fhir/sid/icd-10-cm",
+    clinical: str | None = "active",
+    verification: str | None = "confirmed",
+    patient: str = PATIENT,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": rid,
+        "code": {"coding": [{"system": system, "code": code}], "text": text},
+        "subject": {"reference": f"Patient/{patient}"},
+    }
+    if clinical:
+        resource["clinicalStatus"] = {"coding": [{"code": clinical}]}
+    if verification:
+        resource["verificationStatus"] = {"coding": [{"code": verification}]}
+    return resource

@@ -21,6 +21,7 @@ TYPES = {
     "medicationRequests": "MedicationRequest",
     "medicationAdministrations": "MedicationAdministration",
     "procedures": "Procedure",
+    "conditions": "Condition",
 }
 
 

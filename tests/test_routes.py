@@ -41,6 +41,9 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
         "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
         "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
         "procedures": "Procedure?patient={{context.patientId}}",
+        "conditions": (
+            "Condition?patient={{context.patientId}}&clinical-status=active,recurrence,relapse"
+        ),
     }
     assert service["prefetch"] == PREFETCH_TEMPLATES
     # contract "Order check": patient, observations (the same template) and procedures

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from .builders import bundle, hook_request, igm, on, plasmapheresis, request_for, statement
+import pytest
+
+from .builders import (
+    bundle,
+    condition,
+    hook_request,
+    igm,
+    on,
+    plasmapheresis,
+    request_for,
+    statement,
+)
 
 SERVICE = "/cds-services/wm-igm-response"
 
@@ -129,6 +140,62 @@ def test_igm_without_treatment_reports_the_trend(call):
     assert result["reason"] == "no WM treatment found"
     assert "regimen" not in result
     # contract v2: "IgM trend, no WM treatment found", never "Not evaluable" for the untreated.
+    # v3 §4.10: the change over the last 12 months (from 3000, 100 days before) is given.
     assert response["cards"][0]["summary"] == (
-        "IgM trend, no WM treatment found: latest IgM 2000 mg/dL (2024-04-24)"
+        "IgM trend, no WM treatment found: latest IgM 2000 mg/dL (2024-04-24), -33.3% over "
+        "12 months"
     )
+    assert "nadir" not in result and "Nadir" not in response["cards"][0]["detail"]
+
+
+# clinical-rules.md §3.7: evidence of WM ------------------------------------------------------
+
+
+def test_no_evidence_of_wm_no_card(call):
+    # Two normal IgM results: an IgM test is ordered for many diseases.
+    request = hook_request([igm("o1", 0, 150), igm("o2", 200, 160)])
+    assert call(request, today=on(203)) == {"cards": []}
+
+
+@pytest.mark.parametrize(
+    "conditions, cards",
+    [
+        ([condition("c1")], 2),  # WM on the problem list: trend card and a reminder
+        ([condition("c1", "35601003", "WM", system="http://snomed.info/sct")], 2),
+        ([condition("c1", "C88.00", "Waldenstrom macroglobulinemia, not in remission")], 2),
+        ([condition("c1", clinical="resolved")], 0),
+        ([condition("c1", verification="refuted")], 0),
+        ([condition("c1", "E11.9", "Type 2 diabetes")], 0),
+    ],
+)
+def test_a_wm_condition_is_evidence(call, conditions, cards):
+    request = hook_request([igm("o1", 0, 150), igm("o2", 200, 160)], conditions=conditions)
+    assert len(call(request, today=on(400))["cards"]) == cards
+
+
+def test_a_wm_drug_is_evidence_unless_only_another_disease_is_listed(call):
+    labs = [igm("o1", -5, 150), igm("o2", 200, 160)]
+    ibrutinib = [statement("m1", "ibrutinib", 0)]
+    assert call(hook_request(labs, ibrutinib), today=on(203))["cards"]
+    cll = [condition("c1", "C91.10", "Chronic lymphocytic leukaemia")]
+    assert call(hook_request(labs, ibrutinib, conditions=cll), today=on(203)) == {"cards": []}
+
+
+def test_unreadable_conditions_still_answer_for_a_patient_with_results(call):
+    request = hook_request([igm("o1", 0, 150), igm("o2", 200, 160)])
+    del request["prefetch"]["conditions"]  # no fhirServer to fetch it from
+    cards = call(request, today=on(203))["cards"]
+    card = cards[0]
+    assert card["extension"]["wm-igm-assessment"]["unavailable"] == ["conditions"]
+    assert "Conditions could not be read: the WM diagnosis was not checked." in card["detail"]
+    no_results = hook_request([])
+    del no_results["prefetch"]["conditions"]
+    assert call(no_results, today=on(203)) == {"cards": []}
+
+
+def test_a_wm_diagnosis_without_results_gets_the_monitoring_card_alone(call):
+    (card,) = call(hook_request([], conditions=[condition("c1")]), today=on(30))["cards"]
+    assert card["summary"] == (
+        "WM monitoring due: serum IgM expected every 183 days; none recorded"
+    )
+    assert card["detail"].startswith("No WM treatment recorded; IgM expected every 6 months")

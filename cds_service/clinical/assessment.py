@@ -48,7 +48,7 @@ from .models import (
     WindowKind,
     Withdrawal,
 )
-from .therapy import induction_starts, line_status, treatment_history
+from .therapy import TreatmentHistory, induction_starts, line_status, treatment_history
 from .valuesets import SLOW_RESPONSE_INGREDIENTS
 
 NO_TREATMENT = "no WM treatment found"
@@ -295,6 +295,31 @@ class _Assessor:
         self.anti_cd20_starts = history.anti_cd20_starts
         self.line = history.current_line(today)
         self.lines = tuple(line for line in history.lines if line.start <= today)
+        self.evidence = self.wm_evidence(record, history)
+
+    # §3.7 evidence of WM ------------------------------------------------------------------
+    def wm_evidence(self, record: PatientRecord, history: TreatmentHistory) -> bool:
+        """A WM Condition; a course of a WM drug (not a partner agent), unless the problem
+        list names only another disease those drugs treat; a positive IFE or an M-spike
+        above 0; or a total IgM above twice its ULN (IgM tests and anti-CD20 antibodies are
+        used for many other diseases)."""
+        if any(d.is_wm for d in record.diagnoses):
+            return True
+        other_disease = bool(record.diagnoses)
+        treated = any(
+            c.drug_class != DrugClass.PARTNER and c.start <= self.today for c in history.courses
+        )
+        if treated and not other_disease:
+            return True
+        if any(i.reading == IfeReading.POSITIVE for i in self.immunofixations):
+            return True
+        if any(v.value_mg_dl > 0 and not v.upper_bound for v in self.values[Series.M_SPIKE]):
+            return True
+        multiple = self.profile.evidence_uln_multiple
+        return any(
+            not v.upper_bound and v.value_mg_dl > multiple * self.uln(v)[0]
+            for v in self.values[Series.TOTAL_IGM]
+        )
 
     # §3.1 ULN ---------------------------------------------------------------------------------
     def uln(self, result: LabResult) -> tuple[Decimal, bool]:
@@ -1273,6 +1298,7 @@ class _Assessor:
         return Assessment(
             criteria=self.profile.label,
             category=category,
+            wm_evidence=self.evidence,
             progression_floor_mg_dl=self.profile.progression_min_rise_mg_dl,
             series=series,
             values=tuple(self.values[series]) if series is not None else (),

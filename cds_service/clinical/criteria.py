@@ -119,6 +119,8 @@ class CriteriaProfile:
     monitoring_off_early_interval_days: int = 122
     monitoring_off_late_days: int = 1825
     monitoring_off_remission_interval_days: int = 365
+    # [design] §3.7: a total IgM above this multiple of its ULN is evidence of WM.
+    evidence_uln_multiple: int = 2
     # §4.10: "12 months" is 365 days.
     trend_days: int = 365
     # [design] §6 total IgM due: only M-spikes since a total IgM older than this.

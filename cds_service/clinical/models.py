@@ -173,6 +173,14 @@ class Plasmapheresis:
     started_at: datetime | None = None  # with a time of day, when the source gives one
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """§3.7: an active, not refuted Condition: WM, or another disease the WM drugs treat."""
+
+    reference: str
+    is_wm: bool
+
+
 @dataclass
 class PatientRecord:
     """Everything the assessment reads about one patient, already mapped and filtered."""
@@ -184,6 +192,7 @@ class PatientRecord:
     viscosities: list[ViscosityResult] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
     unusable: list[UnusableResult] = field(default_factory=list)  # §3.1, a subset of excluded
+    diagnoses: list[Diagnosis] = field(default_factory=list)  # §3.7
 
 
 @dataclass(frozen=True)
@@ -421,6 +430,7 @@ class Assessment:
     switched_from: tuple[tuple[str, date], ...] = ()  # §3.5 rule 3: (ingredient, switch day)
     other_series: OtherSeries | None = None
     held_back: tuple[LabResult, ...] = ()  # §3.1 implausible change: check the unit
+    wm_evidence: bool = True  # §3.7: without it, patient-view says nothing
     # Both series' values that count (§3.1: one per day, not held back), for §6 and §4.10.
     usable_results: tuple[LabResult, ...] = ()
     change_since_first: TrendChange | None = None  # §4.10, no line of therapy

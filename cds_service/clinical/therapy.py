@@ -51,6 +51,7 @@ class TreatmentHistory:
     lines: list[TherapyLine] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
     anti_cd20_starts: list[date] = field(default_factory=list)  # every course, any line
+    courses: list[TreatmentCourse] = field(default_factory=list)  # every course, any line
 
     def current_line(self, today: date) -> TherapyLine | None:
         """§3.5: the latest line that started on or before today, ongoing or ended."""
@@ -354,6 +355,7 @@ def treatment_history(
         lines=lines,
         excluded=excluded,
         anti_cd20_starts=[c.start for c in courses if c.drug_class == DrugClass.ANTI_CD20],
+        courses=courses,
     )
 
 

@@ -233,3 +233,48 @@ def names_plasmapheresis(text: str) -> bool:
     if _PLASMA_EXCHANGE.search(text):
         return True
     return bool(_BARE_APHERESIS.search(text)) and not _OTHER_APHERESIS.search(text)
+
+
+# §3.7 evidence of WM [design] ---------------------------------------------------------------
+
+WM_SNOMED_CODE = "35601003"  # Waldenström macroglobulinemia
+WM_ICD10_PREFIX = "C88.0"  # and national extensions beginning with it
+_WM_TEXT = re.compile(r"waldenstr[öo]m|macroglobulina?emia", re.IGNORECASE)
+# Other diseases the same drugs treat (ICD-10): CLL, myeloma, mantle cell and other B-cell
+# lymphomas, ITP, rheumatoid arthritis, granulomatosis with polyangiitis.
+OTHER_DISEASE_ICD10_PREFIXES = (
+    "C91.1",
+    "C90.0",
+    "C83.1",
+    "C82",
+    "C83.0",
+    "C83.3",
+    "C85",
+    "C88.4",
+    "D69.3",
+    "M05",
+    "M06",
+    "M31.3",
+)
+ACTIVE_CONDITION_STATUSES = frozenset({"active", "recurrence", "relapse"})
+NOT_A_DIAGNOSIS_STATUSES = frozenset({"entered-in-error", "refuted"})
+
+
+def _icd10(system: str | None) -> bool:
+    return system is not None and "icd-10" in system.lower()
+
+
+def condition_kind(codings: list[tuple[str | None, str | None]], texts: list[str]) -> str | None:
+    """ "wm" for Waldenström macroglobulinemia (ICD-10 C88.0*, SNOMED CT 35601003, or named
+    in the text); "other" for another disease the WM drugs treat; None otherwise."""
+    for system, code in codings:
+        if code and _icd10(system) and code.upper().startswith(WM_ICD10_PREFIX):
+            return "wm"
+        if code == WM_SNOMED_CODE and system == SNOMED_SYSTEM:
+            return "wm"
+    if any(_WM_TEXT.search(text) for text in texts if text):
+        return "wm"
+    for system, code in codings:
+        if code and _icd10(system) and code.upper().startswith(OTHER_DISEASE_ICD10_PREFIXES):
+            return "other"
+    return None

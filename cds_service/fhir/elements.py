@@ -391,6 +391,19 @@ class Procedure(Struct):
     performedRange: Present = None
 
 
+class Condition(Struct):
+    """§3.7: the problem-list entries that are evidence of WM (or of another disease)."""
+
+    resource_type: ClassVar[str] = "Condition"
+    CHOICES: ClassVar = ()
+    SHARED: ClassVar = ()
+    id: FhirId | None = None
+    meta: ResourceMeta | None = None
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    code: CodeableConcept | None = None
+
+
 RESOURCE_TYPES: dict[str, type[Struct]] = {
     model.resource_type: model
     for model in (
@@ -399,6 +412,7 @@ RESOURCE_TYPES: dict[str, type[Struct]] = {
         MedicationRequest,
         MedicationAdministration,
         Procedure,
+        Condition,
         Medication,
     )
 }

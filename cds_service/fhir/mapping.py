@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..clinical.models import (
+    Diagnosis,
     DrugEpisode,
     EpisodeSource,
     Exclusion,
@@ -29,6 +30,7 @@ from ..clinical.models import (
 )
 from ..clinical.units import PLAUSIBLE_IGM_ULN_MG_DL, UnitError, mg_dl_factor
 from ..clinical.valuesets import (
+    ACTIVE_CONDITION_STATUSES,
     COUNTED_OBSERVATION_STATUSES,
     IFE_NEGATIVE_CODES,
     IFE_NEGATIVE_INTERPRETATIONS,
@@ -37,11 +39,13 @@ from ..clinical.valuesets import (
     IMMUNOFIXATION_LOINC,
     LOINC_SYSTEM,
     NEVER_MEASURED_STATUSES,
+    NOT_A_DIAGNOSIS_STATUSES,
     PREFERRED_M_SPIKE_LOINC,
     SERIES_BY_LOINC,
     SERUM_VISCOSITY_LOINC,
     WmDrug,
     combine_ife_readings,
+    condition_kind,
     drug_by_code,
     drugs_named_in,
     immunofixation_text_readings,
@@ -535,6 +539,30 @@ def map_procedure(procedure: Any, reference: str) -> Plasmapheresis | None:
     return Plasmapheresis(reference=reference, day=day, started_at=_with_time(when, "date"))
 
 
+# Conditions (§3.7) --------------------------------------------------------------------------
+
+
+def _codes(concept: Any) -> list[str]:
+    return [coding.code for coding in (concept.coding or []) if coding.code] if concept else []
+
+
+def map_condition(condition: Any, reference: str) -> Diagnosis | None:
+    """An active, not refuted Condition of WM or of another disease the WM drugs treat;
+    None for anything else (a problem list holds much that is not ours)."""
+    clinical = _codes(condition.clinicalStatus)
+    if clinical and not ACTIVE_CONDITION_STATUSES & set(clinical):
+        return None
+    if NOT_A_DIAGNOSIS_STATUSES & set(_codes(condition.verificationStatus)):
+        return None
+    code = condition.code
+    if code is None:
+        return None
+    codings = [(coding.system, coding.code) for coding in code.coding or []]
+    texts = [code.text, *(coding.display for coding in code.coding or [])]
+    kind = condition_kind(codings, [t for t in texts if t])
+    return Diagnosis(reference, is_wm=kind == "wm") if kind else None
+
+
 # The whole record ------------------------------------------------------------------------
 
 
@@ -575,6 +603,7 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
         excluded,
     )
     procedures = _each(parsed.models("Procedure"), map_procedure, excluded)
+    diagnoses = _each(parsed.models("Condition"), map_condition, excluded)
     immunofixations = [o for o in observations if isinstance(o, ImmunofixationResult)]
     # §3.2: an unreadable IFE is left out of CR and reported, yet it still withholds CR.
     excluded += [
@@ -590,4 +619,5 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
         viscosities=[o for o in observations if isinstance(o, ViscosityResult)],
         excluded=[*parsed.excluded, *excluded],
         unusable=unusable,
+        diagnoses=diagnoses,
     )

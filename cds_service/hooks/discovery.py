@@ -25,13 +25,19 @@ PREFETCH_TEMPLATES: dict[str, str] = {
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
     "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
     "procedures": "Procedure?patient={{context.patientId}}",
+    # contract v3: evidence of WM (clinical-rules.md §3.7)
+    "conditions": (
+        "Condition?patient={{context.patientId}}&clinical-status=active,recurrence,relapse"
+    ),
 }
 
 
 USAGE_REQUIREMENTS = (
     "Needs the patient's serum IgM (LOINC 2472-9) or M-spike (33358-3, 51435-6) results back "
     "to at least 90 days before the current line of therapy started, and the WM medication "
-    "history (statements, orders, administrations). When prefetch is incomplete, fhirServer "
+    "history (statements, orders, administrations), and the problem list for the WM "
+    "diagnosis (it answers only for patients with evidence of WM). When prefetch is "
+    "incomplete, fhirServer "
     "access with fhirAuthorization (patient/*.read) so the service can fetch the rest; only "
     "observations are required, other data that cannot be read is named on the card."
 )

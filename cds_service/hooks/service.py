@@ -46,6 +46,15 @@ _UUID = re.compile(r"(urn:uuid:)?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{
 _HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
 
 
+def _speaks_for(assessment: Assessment, record: PatientRecord, unavailable: list[str]) -> bool:
+    """clinical-rules.md §3.7: only for a patient with evidence of WM; when the conditions
+    cannot be read and nothing else shows it, for any patient with an IgM or M-spike result
+    (the card then says the diagnosis was not checked)."""
+    if assessment.wm_evidence:
+        return True
+    return "conditions" in unavailable and bool(record.lab_results or record.unusable)
+
+
 def _is_uuid(value: Any) -> bool:
     return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
@@ -236,9 +245,11 @@ class CdsHooksService:
     ) -> list[dict[str, Any]]:
         record, prefetch = self._read_patient(request, definition, stats, allowed_fhir_servers)
         assessment = assess_response(record, self.profile, today)
+        stats.excluded = len(assessment.excluded)
+        if not _speaks_for(assessment, record, prefetch.unavailable):
+            return []
         due = monitoring_due(assessment, self.profile, today)
         context = self._context(request, base_url, today, prefetch.unavailable)
-        stats.excluded = len(assessment.excluded)
         return build_cards(assessment, due, context, self.profile)
 
     def trend(

@@ -32,6 +32,7 @@ KEY_NAMES = {
     "medicationRequests": "medication orders",
     "medicationAdministrations": "medication administrations",
     "procedures": "procedures (plasma exchange)",
+    "conditions": "the problem list (WM diagnosis)",
     "patient": "the patient record",
 }
 

@@ -35,6 +35,7 @@ SEARCHABLE = (
     "MedicationRequest",
     "MedicationAdministration",
     "Procedure",
+    "Condition",
     "Patient",
 )
 FHIR_JSON = "application/fhir+json"
