@@ -207,6 +207,37 @@ def _line_status(assessment: Assessment, unit: DisplayUnit) -> dict[str, Any] | 
     return status
 
 
+def _unrecognised_sentences(assessment: Assessment, unit: DisplayUnit) -> list[str]:
+    """§4.7: a line of unknown regimen, and the progression of the line before."""
+    line = assessment.line
+    if line is None or not line.unknown_regimen:
+        return []
+    first = min(line.unrecognised, key=lambda c: (c.start, c.ingredient))
+    sentence = (
+        f"Current treatment not recognised: {escape_markdown(first.ingredient)}, since "
+        f"{day(first.start)}."
+    )
+    baseline, latest = assessment.baseline, assessment.latest
+    if assessment.change_since_line_start is not None and baseline and latest:
+        series = SERIES_NAMES.get(assessment.series, "IgM") if assessment.series else "IgM"
+        sentence += (
+            f" Since then {series} {unit.result(baseline)} -> {unit.result(latest)} "
+            f"{unit.label} ({signed_percent(assessment.change_since_line_start)})."
+        )
+    if assessment.progression_confirmed is not None:
+        sentence += (
+            f" Progression confirmed {day(assessment.progression_confirmed)} since it started."
+        )
+    sentences = [sentence]
+    if assessment.earlier_progression is not None:
+        regimen, confirmed = assessment.earlier_progression
+        sentences.append(
+            f"Earlier: progression on {escape_markdown(' + '.join(regimen))} confirmed "
+            f"{day(confirmed)}."
+        )
+    return sentences
+
+
 def _trend_sentences(assessment: Assessment, unit: DisplayUnit) -> list[str]:
     """§4.10: the changes of an untreated patient's series."""
     sentences = []
@@ -356,6 +387,7 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         suppressed=_suppressed_sentence(assessment),
         duration=_duration_sentence(assessment),
         trend=_trend_sentences(assessment, unit),
+        unrecognised=_unrecognised_sentences(assessment, unit),
         other_series=_other_series_sentence(assessment, unit),
         cr_lost=(
             f"CR lost since {day(assessment.cr_lost)}: the monoclonal protein was found again "
@@ -422,9 +454,12 @@ def _immunofixation(assessment: Assessment) -> str | None:
 
 
 def is_warning(assessment: Assessment) -> bool:
-    """contract.md: `warning` for PD and whenever unconfirmed-progression applies."""
+    """contract.md: `warning` for PD, for a confirmed PD on a line of unknown regimen, and
+    whenever unconfirmed-progression applies."""
     return (
-        assessment.category == Category.PD or Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats
+        assessment.category == Category.PD
+        or assessment.progression_confirmed is not None
+        or Caveat.UNCONFIRMED_PROGRESSION in assessment.caveats
     )
 
 

@@ -28,9 +28,29 @@ def _point(result: LabResult | None) -> dict[str, Any] | None:
     return point
 
 
+def recognised_regimen(assessment: Assessment) -> list[str]:
+    """contract v3 `regimen`: recognised ingredients only (switched-from ones excluded)."""
+    line = assessment.line
+    if line is None:
+        return []
+    unrecognised = {c.ingredient for c in line.unrecognised}
+    return [name for name in line.regimen if name not in unrecognised]
+
+
 def _v3_keys(assessment: Assessment) -> dict[str, Any]:
     """The keys contract v3 adds, each only when it applies."""
     keys: dict[str, Any] = {}
+    line = assessment.line
+    if line is not None and line.unrecognised:
+        keys["unrecognisedTherapy"] = [
+            {"reference": c.references[0], "text": c.ingredient, "since": c.start.isoformat()}
+            for c in line.unrecognised
+        ]
+    if assessment.change_since_line_start is not None:
+        keys["changeSinceLineStart"] = float(displayed_percent(assessment.change_since_line_start))
+    if assessment.earlier_progression is not None:
+        regimen, confirmed = assessment.earlier_progression
+        keys["earlierProgression"] = {"regimen": list(regimen), "confirmed": confirmed.isoformat()}
     if assessment.line_status is not None:
         keys["lineStatus"] = assessment.line_status.value
     if assessment.hold_since is not None:
@@ -136,8 +156,9 @@ def assessment_extension(
         body["therapyStart"] = assessment.therapy_start.isoformat()
     if assessment.line_ended is not None:
         body["lineEnded"] = assessment.line_ended.isoformat()
-    if assessment.line is not None and assessment.line.regimen:
-        body["regimen"] = list(assessment.line.regimen)
+    recognised = recognised_regimen(assessment)
+    if recognised:
+        body["regimen"] = recognised
     body.update(_v3_keys(assessment))
     if assessment.caveats:
         body["caveats"] = [caveat.value for caveat in assessment.caveats]

@@ -106,7 +106,8 @@ def _regimen(assessment: Assessment) -> list[str]:
         or (assessment.category == Category.NE and assessment.reason)
     ):
         return ["", "", ""]
-    regimen = line.regimen
+    unrecognised = {c.ingredient for c in line.unrecognised}
+    regimen = tuple("unrecognised agent" if n in unrecognised else n for n in line.regimen)
     full, short = " + ".join(regimen), regimen[0]
     if len(regimen) > 1:
         short += f" + {len(regimen) - 1} more"

@@ -81,8 +81,18 @@ RISE_WHILE_ON_HOLD = "{series} rise while {drug} is on hold ({since})"
 IGM_NOT_MEASURABLE = (
     "IgM not measurable (baseline within the normal range): assess by marrow, counts and imaging"
 )
+UNRECOGNISED_TREATMENT = "current treatment not recognised ({text}, since {since})"
+UNRECOGNISED_TEXT_CHARS = 40  # contract: the text cut after the last whole word within 40
 NO_BASELINE_PD = "no pre-treatment baseline: progression judged from the on-treatment nadir"
 SERIES_WORDS = {Series.TOTAL_IGM: "IgM", Series.M_SPIKE: "M-spike"}
+
+
+def _cut_words(text: str, limit: int) -> str:
+    """Cut after the last whole word within `limit` characters, then "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut + "…"
 
 
 def unusable_reason(unusable: list[UnusableResult]) -> str | None:
@@ -165,6 +175,15 @@ _WINDOW_CAVEATS = {
     WindowKind.BTKI_HOLD: Caveat.BTKI_INTERRUPTION,
     WindowKind.BTKI_WITHDRAWAL: Caveat.BTKI_INTERRUPTION,
 }
+# §3.7: courses that are no evidence of WM (used in other diseases, or only with a regimen).
+NOT_EVIDENCE = frozenset(
+    {
+        DrugClass.PARTNER,
+        DrugClass.UNRECOGNISED,
+        DrugClass.AUTOLOGOUS_TRANSPLANT,
+        DrugClass.CONDITIONING,
+    }
+)
 # §4.8: the categories at least as good as each reduction category.
 _AT_LEAST = {
     Category.VGPR: {Category.VGPR},
@@ -290,7 +309,9 @@ class _Assessor:
         self.caveats: set[Caveat] = set()
         self.rise_after_cr = False
         self.lines: tuple[TherapyLine, ...] = ()  # while lines are built: none before them
-        history = treatment_history(record.drug_episodes, today, profile, self)
+        history = treatment_history(
+            record.drug_episodes, today, profile, self, tuple(record.transplants)
+        )
         self.excluded.extend(history.excluded)
         self.anti_cd20_starts = history.anti_cd20_starts
         self.line = history.current_line(today)
@@ -307,7 +328,7 @@ class _Assessor:
             return True
         other_disease = bool(record.diagnoses)
         treated = any(
-            c.drug_class != DrugClass.PARTNER and c.start <= self.today for c in history.courses
+            c.drug_class not in NOT_EVIDENCE and c.start <= self.today for c in history.courses
         )
         if treated and not other_disease:
             return True
@@ -782,12 +803,62 @@ class _Assessor:
         chosen = self.choose_series(igm, m_spike)
         if both_exist and (chosen is None or chosen.series != Series.TOTAL_IGM):
             self.caveats.add(Caveat.METHOD_CHANGE)
+        if line.unknown_regimen:
+            return self.unknown_regimen(line, chosen or (igm if igm.values else m_spike), common)
         if chosen is None:
             return self.without_usable_series(line, igm, m_spike, common)
         other = self.other_series(chosen, m_spike if chosen is igm else igm)
         if other is not None:
             common["other_series"] = other
         return self.with_series(line, chosen, common)
+
+    def unknown_regimen(self, line: TherapyLine, track: _Track, common: dict) -> Assessment:
+        """§4.7: the current treatment is not recognised: NE, the change since it started as
+        information, a progression of the line before as history, and a progression on the
+        unrecognised treatment itself said, never hidden."""
+        self.line_caveats(line, track.latest)
+        first = min(line.unrecognised, key=lambda c: (c.start, c.ingredient))
+        reason = UNRECOGNISED_TREATMENT.format(
+            text=_cut_words(first.ingredient, UNRECOGNISED_TEXT_CHARS),
+            since=first.start.isoformat(),
+        )
+        baseline, latest = track.baseline, track.latest
+        since_start = (
+            percent_change(baseline.value_mg_dl, latest.value_mg_dl)
+            if baseline is not None and latest is not None and not baseline.lower_bound
+            else None
+        )
+        values: dict = {
+            "series": track.series if track.values else None,
+            "baseline": baseline,
+            "latest": latest,
+            "nadir": _nadir(track.sequence) if track.after_start else None,
+            "change_since_start": since_start,
+            "earlier": self.earlier_progression(line, track.series),
+            **common,
+        }
+        progress = track.progress
+        if progress.confirmed_index is not None:
+            confirmed = track.sequence[progress.confirmed_index]
+            values["progression_confirmed"] = confirmed.day
+            values["progression_value"] = confirmed
+        elif progress.possible:
+            self.caveats.add(Caveat.UNCONFIRMED_PROGRESSION)
+        return self.result(Category.NE, reason=reason, **values)
+
+    def earlier_progression(
+        self, line: TherapyLine, series: Series
+    ) -> tuple[TherapyLine, date] | None:
+        """§4.7: the line before had confirmed PD (shown as history)."""
+        earlier = [other for other in self.lines if other.start < line.start]
+        if not earlier:
+            return None
+        before = earlier[-1]
+        for candidate in (series, *(s for s in Series if s != series)):
+            track = self.track(candidate, before, before=line.start)
+            if track.progress.confirmed_index is not None:
+                return before, track.sequence[track.progress.confirmed_index].day
+        return None
 
     def other_series(self, chosen: _Track, other: _Track) -> OtherSeries | None:
         """§4.1: values of the series not chosen that are newer than the chosen series'
@@ -1276,6 +1347,8 @@ class _Assessor:
         withdrawal: Withdrawal | None = None,
         duration: ResponseDuration | None = None,
         cr_lost: tuple[date, date] | None = None,
+        change_since_start: Fraction | None = None,
+        earlier: tuple[TherapyLine, date] | None = None,
         change_since_first: TrendChange | None = None,
         change_12_months: TrendChange | None = None,
     ) -> Assessment:
@@ -1336,6 +1409,8 @@ class _Assessor:
             withdrawal=withdrawal,
             response_duration=duration,
             other_series=other_series,
+            change_since_line_start=change_since_start,
+            earlier_progression=(earlier[0].regimen, earlier[1]) if earlier else None,
             cr_lost=cr_lost[0] if cr_lost else None,
             cr_lost_confirmed=cr_lost[1] if cr_lost else None,
             switched_from=tuple((c.ingredient, day) for c, day in line.switched) if line else (),

@@ -37,6 +37,13 @@ class CriteriaProfile:
     plasmapheresis_window_days: int = 42
     # §4.6 Ghobrial-2004: rituximab flare lasts up to 4 months; 16 weeks.
     flare_window_days: int = 112
+    # [design] §3.5 autologous transplant: conditioning records and transplant procedures
+    # within this many days of each other are one course; etoposide and cytarabine count
+    # within this many days of carmustine, BEAM or high-dose melphalan; the line before it
+    # is a mobilisation when it started at most this many days before the conditioning.
+    transplant_grouping_days: int = 14
+    conditioning_companion_days: int = 7
+    mobilisation_days: int = 120
     # [design] §3.4 anti-CD20 induction: this many doses on distinct days within this span.
     induction_min_doses: int = 3
     induction_span_days: int = 35

@@ -22,6 +22,11 @@ class DrugClass(StrEnum):
     OTHER = "other WM agent"
     # §3.3: corticosteroids given with a regimen; they never make, extend or end a line.
     PARTNER = "partner agent"
+    # §3.5: high-dose conditioning, only as part of an autologous transplant.
+    CONDITIONING = "conditioning"
+    AUTOLOGOUS_TRANSPLANT = "autologous transplant"
+    # §3.3: anticancer treatment the service cannot name (a trial drug): no class.
+    UNRECOGNISED = "not recognised"
 
 
 class EpisodeSource(StrEnum):
@@ -164,6 +169,10 @@ class DrugEpisode:
     # An order nobody renewed for 90 days after this ended there.
     order_runs_to: date | None = None
     status: str | None = None  # the record's status (§3.4: what follows an on-hold record)
+    # §3.5 autologous transplant: the record says mobilisation (or priming), or high dose.
+    mobilisation: bool = False
+    high_dose: bool = False
+    beam: bool = False  # the record names the BEAM conditioning regimen
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,15 @@ class Diagnosis:
     is_wm: bool
 
 
+@dataclass(frozen=True)
+class TransplantProcedure:
+    """§3.5: a completed autologous transplant, or a stem-cell collection (mobilisation)."""
+
+    reference: str
+    day: date
+    collection: bool  # a stem-cell collection, not the transplant
+
+
 @dataclass
 class PatientRecord:
     """Everything the assessment reads about one patient, already mapped and filtered."""
@@ -193,6 +211,7 @@ class PatientRecord:
     excluded: list[Exclusion] = field(default_factory=list)
     unusable: list[UnusableResult] = field(default_factory=list)  # §3.1, a subset of excluded
     diagnoses: list[Diagnosis] = field(default_factory=list)  # §3.7
+    transplants: list[TransplantProcedure] = field(default_factory=list)  # §3.5
 
 
 @dataclass(frozen=True)
@@ -220,6 +239,7 @@ class TreatmentCourse:
     last_from_administration: bool = False
     # §3.4 anti-CD20 induction: the distinct days of administrations and order starts.
     dose_days: tuple[date, ...] = ()
+    mobilisation: bool = False  # §3.5: a record of it says mobilisation or priming
 
     @property
     def ended(self) -> bool:
@@ -257,6 +277,17 @@ class TherapyLine:
     def main_courses(self) -> tuple[TreatmentCourse, ...]:
         """The courses that make the line (partner agents never do)."""
         return tuple(c for c in self.courses if c.drug_class != DrugClass.PARTNER)
+
+    @property
+    def unrecognised(self) -> tuple[TreatmentCourse, ...]:
+        """§3.3: courses of treatment the service cannot name."""
+        return tuple(c for c in self.courses if c.drug_class == DrugClass.UNRECOGNISED)
+
+    @property
+    def unknown_regimen(self) -> bool:
+        """§3.5: every course that makes the line is unrecognised therapy."""
+        main = self.main_courses
+        return bool(main) and all(c.drug_class == DrugClass.UNRECOGNISED for c in main)
 
     def has_class(self, *classes: DrugClass) -> bool:
         return any(course.drug_class in classes for course in self.courses)
@@ -429,6 +460,10 @@ class Assessment:
     hold_since: date | None = None  # its recorded hold start
     switched_from: tuple[tuple[str, date], ...] = ()  # §3.5 rule 3: (ingredient, switch day)
     other_series: OtherSeries | None = None
+    # §4.7 a line of unknown regimen: the change since it started, as information, and a
+    # confirmed PD of the line before, as history (regimen, date).
+    change_since_line_start: Fraction | None = None
+    earlier_progression: tuple[tuple[str, ...], date] | None = None
     held_back: tuple[LabResult, ...] = ()  # §3.1 implausible change: check the unit
     wm_evidence: bool = True  # §3.7: without it, patient-view says nothing
     # Both series' values that count (§3.1: one per day, not held back), for §6 and §4.10.

@@ -22,6 +22,7 @@ from .models import (
     Hold,
     LineStatus,
     TherapyLine,
+    TransplantProcedure,
     TreatmentCourse,
 )
 
@@ -195,6 +196,7 @@ def _course(
         references=tuple(e.reference for e in episodes),
         last_from_administration=last.source == EpisodeSource.ADMINISTRATION,
         dose_days=tuple(sorted({e.start for e in episodes if e.source != EpisodeSource.STATEMENT})),
+        mobilisation=any(e.mobilisation for e in episodes),
     )
 
 
@@ -226,7 +228,7 @@ def _add_course(
     check: ProgressionCheck,
     profile: CriteriaProfile,
 ) -> None:
-    if not lines:  # rule 1
+    if not lines or course.drug_class == DrugClass.AUTOLOGOUS_TRANSPLANT:  # rules 1 and 2
         lines.append(TherapyLine(start=course.start, courses=(course,)))
         return
     line = lines[-1]
@@ -257,7 +259,9 @@ def _add_course(
             line, courses=(*line.courses, course), recourses=(*line.recourses, course)
         )
         return
-    if line.ongoing_on(course.start):  # rule 6: an agent added to a running regimen
+    if (
+        line.ongoing_on(course.start) and course.drug_class != DrugClass.UNRECOGNISED
+    ):  # rule 6: an agent added to a running regimen
         carry_until = course.start + timedelta(days=profile.add_on_carry_min_days)
         carried = tuple(
             c
@@ -318,6 +322,104 @@ def _switch(line: TherapyLine, stopped: TreatmentCourse, course: TreatmentCourse
     )
 
 
+# §3.5 autologous transplant [design] --------------------------------------------------------
+
+AUTOLOGOUS_TRANSPLANT = "autologous transplant"
+
+
+def _anchors_conditioning(episode: DrugEpisode) -> bool:
+    """Carmustine, a record naming BEAM, or high-dose melphalan (at least 140 mg/m2)."""
+    return (
+        episode.ingredient == "carmustine"
+        or episode.beam
+        or (episode.ingredient == "melphalan" and episode.high_dose)
+    )
+
+
+def autologous_transplants(
+    conditioning: list[DrugEpisode],
+    transplants: list[TransplantProcedure],
+    profile: CriteriaProfile,
+) -> tuple[list[TreatmentCourse], list[DrugEpisode]]:
+    """(transplant courses, conditioning records that belong to none). A course is the
+    conditioning records and transplant procedures within 14 days of each other; etoposide
+    and cytarabine count only within 7 days of carmustine, BEAM or high-dose melphalan."""
+    anchors = [e for e in conditioning if _anchors_conditioning(e)]
+    near = timedelta(days=profile.conditioning_companion_days)
+    companions = [
+        e
+        for e in conditioning
+        if e not in anchors
+        and e.ingredient in ("etoposide", "cytarabine")
+        and any(abs(e.start - a.start) <= near for a in anchors)
+    ]
+    items: list[tuple[date, date, str]] = [
+        (e.start, e.end or e.start, e.reference) for e in [*anchors, *companions]
+    ]
+    items += [(t.day, t.day, t.reference) for t in transplants if not t.collection]
+    items.sort()
+    courses: list[TreatmentCourse] = []
+    group: list[tuple[date, date, str]] = []
+    span = timedelta(days=profile.transplant_grouping_days)
+    for item in items:
+        if group and item[0] - max(g[1] for g in group) > span:
+            courses.append(_transplant_course(group))
+            group = []
+        group.append(item)
+    if group:
+        courses.append(_transplant_course(group))
+    used = {id(e) for e in [*anchors, *companions]}
+    return courses, [e for e in conditioning if id(e) not in used]
+
+
+def _transplant_course(group: list[tuple[date, date, str]]) -> TreatmentCourse:
+    return TreatmentCourse(
+        ingredient=AUTOLOGOUS_TRANSPLANT,
+        drug_class=DrugClass.AUTOLOGOUS_TRANSPLANT,
+        start=min(g[0] for g in group),
+        end=max(g[1] for g in group),
+        on_hold=False,
+        references=tuple(dict.fromkeys(g[2] for g in group)),
+    )
+
+
+def _absorb_mobilisations(
+    lines: list[TherapyLine],
+    transplants: list[TransplantProcedure],
+    check: ProgressionCheck,
+    profile: CriteriaProfile,
+) -> None:
+    """§3.5: the line before a transplant that mobilised stem cells for it (started at most
+    120 days before, no confirmed PD, and a record says mobilisation or priming, or a
+    stem-cell collection lies between) is no line of its own: the transplant line continues
+    it, carrying its running courses as an add-on line does (§4.9)."""
+    index = 1
+    while index < len(lines):
+        line, before = lines[index], lines[index - 1]
+        transplant = line.main_courses[0] if line.main_courses else None
+        if (
+            transplant is not None
+            and transplant.drug_class == DrugClass.AUTOLOGOUS_TRANSPLANT
+            and (line.start - before.start).days <= profile.mobilisation_days
+            and not check.confirmed_pd_before(before, line.start)
+            and (
+                any(c.mobilisation for c in before.courses)
+                or any(t.collection and before.start <= t.day <= line.start for t in transplants)
+            )
+        ):
+            carry_until = line.start + timedelta(days=profile.add_on_carry_min_days)
+            carried = tuple(
+                c
+                for c in before.main_courses
+                if c.ongoing_on(line.start) and not (c.end is not None and c.end <= carry_until)
+            )
+            lines[index - 1 : index + 1] = [
+                replace(line, courses=(*carried, *line.courses), continues=before)
+            ]
+            continue
+        index += 1
+
+
 def _add_partner(
     course: TreatmentCourse, lines: list[TherapyLine], profile: CriteriaProfile
 ) -> bool:
@@ -336,17 +438,31 @@ def treatment_history(
     today: date,
     profile: CriteriaProfile,
     check: ProgressionCheck,
+    transplants: tuple[TransplantProcedure, ...] = (),
 ) -> TreatmentHistory:
     """§3.3-3.5 from the mapped episodes to the lines of therapy."""
     kept, excluded = _prepare(episodes, today, profile)
-    courses = build_courses(kept, profile)
+    conditioning = [e for e in kept if e.drug_class == DrugClass.CONDITIONING]
+    kept = [e for e in kept if e.drug_class != DrugClass.CONDITIONING]
+    transplant_courses, unused = autologous_transplants(
+        conditioning, [t for t in transplants if t.day <= today], profile
+    )
+    excluded += [
+        Exclusion(e.reference, f"not recognised as a WM treatment: {e.ingredient}") for e in unused
+    ]
+    courses = build_courses(kept, profile) + transplant_courses
     lines: list[TherapyLine] = []
     partners = []
-    for course in sorted(courses, key=lambda c: (c.start, c.ingredient)):
+    # §3.5: in order of start, then recognised before unrecognised, then name.
+    for course in sorted(
+        courses,
+        key=lambda c: (c.start, c.drug_class == DrugClass.UNRECOGNISED, c.ingredient),
+    ):
         if course.drug_class == DrugClass.PARTNER:
             partners.append(course)
         else:
             _add_course(course, lines, check, profile)
+    _absorb_mobilisations(lines, list(transplants), check, profile)
     for course in partners:
         if not _add_partner(course, lines, profile):
             reason = PARTNER_OUTSIDE_REGIMEN.format(ingredient=course.ingredient)

@@ -184,7 +184,13 @@ WM_DRUGS: tuple[WmDrug, ...] = (
     _drug("cladribine", DrugClass.OTHER, brands=("Leustatin",)),
     _drug("chlorambucil", DrugClass.OTHER, brands=("Leukeran",)),
     _drug("venetoclax", DrugClass.OTHER, brands=("Venclexta", "Venclyxto")),
+    _drug("doxorubicin", DrugClass.OTHER, brands=("Adriamycin",)),
+    _drug("vincristine", DrugClass.OTHER, brands=("Oncovin",)),
     _drug("dexamethasone", DrugClass.PARTNER, brands=("Decadron", "Hemady")),
+    _drug("carmustine", DrugClass.CONDITIONING, brands=("BiCNU",)),
+    _drug("etoposide", DrugClass.CONDITIONING),
+    _drug("cytarabine", DrugClass.CONDITIONING),
+    _drug("melphalan", DrugClass.CONDITIONING, brands=("Alkeran",)),
     _drug("prednisone", DrugClass.PARTNER),
     _drug("prednisolone", DrugClass.PARTNER),
 )
@@ -204,6 +210,134 @@ _NAME_PATTERN = re.compile(
     r"\b(" + "|".join(re.escape(n) for n in sorted(_BY_NAME, key=len, reverse=True)) + r")\b",
     re.IGNORECASE,
 )
+
+
+_BY_INGREDIENT = {drug.ingredient: drug for drug in WM_DRUGS}
+# §3.3 [design] regimen acronyms: each stands for its drugs (one episode of each).
+REGIMEN_ACRONYMS: dict[str, tuple[str, ...]] = {
+    "BR": ("bendamustine", "rituximab"),
+    "Benda-R": ("bendamustine", "rituximab"),
+    "DRC": ("dexamethasone", "rituximab", "cyclophosphamide"),
+    "RCD": ("dexamethasone", "rituximab", "cyclophosphamide"),
+    "BDR": ("bortezomib", "dexamethasone", "rituximab"),
+    "VR": ("bortezomib", "rituximab"),
+    "R-CHOP": ("rituximab", "cyclophosphamide", "doxorubicin", "vincristine", "prednisone"),
+    "R-CVP": ("rituximab", "cyclophosphamide", "vincristine", "prednisone"),
+    "CaRD": ("carfilzomib", "rituximab", "dexamethasone"),
+    "IDR": ("ixazomib", "dexamethasone", "rituximab"),
+    "FCR": ("fludarabine", "cyclophosphamide", "rituximab"),
+    "BEAM": ("carmustine", "etoposide", "cytarabine", "melphalan"),
+}
+_ACRONYMS = {name.lower(): drugs for name, drugs in REGIMEN_ACRONYMS.items()}
+# Whole words: not preceded or followed by a letter or digit.
+_ACRONYM_PATTERN = re.compile(
+    r"(?<![A-Za-z0-9])("
+    + "|".join(re.escape(a) for a in sorted(REGIMEN_ACRONYMS, key=len, reverse=True))
+    + r")(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+
+
+def drugs_of_acronyms(text: str) -> list[WmDrug]:
+    """The drugs of every regimen acronym in `text` ("DRC regimen cycle 3 of 6")."""
+    return [
+        _BY_INGREDIENT[name]
+        for match in _ACRONYM_PATTERN.findall(text)
+        for name in _ACRONYMS[match.lower()]
+    ]
+
+
+def names_beam(text: str) -> bool:
+    return any(match.lower() == "beam" for match in _ACRONYM_PATTERN.findall(text))
+
+
+# §3.3 [design] unrecognised anticancer therapy --------------------------------------------
+_TRIAL_WORDS = re.compile(
+    r"(?<![A-Za-z0-9])(investigational|study drug|blinded)(?![A-Za-z0-9])", re.IGNORECASE
+)
+_IMP = re.compile(r"(?<![A-Za-z0-9])IMP(?![A-Za-z0-9])")  # upper case only
+_SPONSOR_CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,}-?\d{3,6}(?![A-Za-z0-9])")
+_SUPPORTIVE_CARE = re.compile(
+    r"(?<![A-Za-z0-9])(aciclovir|acyclovir|valaciclovir|allopurinol|rasburicase|co-trimoxazole"
+    r"|sulfamethoxazole|fluconazole|posaconazole|ondansetron|omeprazole|pantoprazole"
+    r"|filgrastim|pegfilgrastim|immunoglobulin|entecavir|tenofovir|lamivudine|letermovir)"
+    r"(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_ANTICANCER_WORDS = re.compile(
+    r"(?<![A-Za-z0-9])(chemotherapy|chemo|regimen|cycle|conditioning|antineoplastic)"
+    r"(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_ANTICANCER_ENDINGS = re.compile(
+    r"[a-z]*(tinib|ciclib|clax|zomib|lisib|tuximab|tuzumab|tumumab|tamab|domide|mustine|phalan"
+    r"|platin|rubicin|poside|tabine|leucel)(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+ANTINEOPLASTIC_ATC_PREFIX = "L01"
+
+
+def looks_investigational(texts: list[str], atc_codes: list[str]) -> bool:
+    """§3.3: a record naming no WM drug that reads as a trial drug (investigational, study
+    drug, blinded, IMP, or a sponsor code such as BGB-16673), unless it is coded outside the
+    antineoplastic agents or names a supportive-care drug ("per protocol" is not enough)."""
+    if any(not code.startswith(ANTINEOPLASTIC_ATC_PREFIX) for code in atc_codes):
+        return False
+    if any(_SUPPORTIVE_CARE.search(text) for text in texts):
+        return False
+    return any(
+        _TRIAL_WORDS.search(text) or _IMP.search(text) or _SPONSOR_CODE.search(text)
+        for text in texts
+    )
+
+
+def looks_anticancer(texts: list[str], atc_codes: list[str]) -> bool:
+    """§3.3: anticancer treatment that is not a WM drug: left out and reported."""
+    if any(code.startswith(ANTINEOPLASTIC_ATC_PREFIX) for code in atc_codes):
+        return True
+    return any(_ANTICANCER_WORDS.search(text) or _ANTICANCER_ENDINGS.search(text) for text in texts)
+
+
+_HIGH_DOSE_TEXT = re.compile(r"(?<![A-Za-z0-9])(high-dose|high dose|HDM)(?![A-Za-z0-9])", re.I)
+_DOSE_PER_M2 = re.compile(r"(\d+(?:\.\d+)?)\s*mg/m(?:2|²)", re.IGNORECASE)
+MELPHALAN_HIGH_DOSE_MG_M2 = 140  # [design] §3.5: conditioning, not an oral WM regimen
+_MOBILISATION = re.compile(r"mobili[sz]ation|priming", re.IGNORECASE)
+
+
+def says_high_dose(texts: list[str]) -> bool:
+    """§3.5: melphalan at least 140 mg/m2 (a number before mg/m2 in the text) or "high-dose"."""
+    for text in texts:
+        if _HIGH_DOSE_TEXT.search(text):
+            return True
+        if any(float(n) >= MELPHALAN_HIGH_DOSE_MG_M2 for n in _DOSE_PER_M2.findall(text)):
+            return True
+    return False
+
+
+def says_mobilisation(texts: list[str]) -> bool:
+    return any(_MOBILISATION.search(text) for text in texts)
+
+
+_AUTOLOGOUS = re.compile(r"autologous", re.IGNORECASE)
+_TRANSPLANT = re.compile(r"transplant|stem cell", re.IGNORECASE)
+_ASCT_WORDS = re.compile(r"(?<![A-Za-z0-9])(ASCT|autograft)(?![A-Za-z0-9])", re.IGNORECASE)
+_COLLECTION_WORDS = re.compile(
+    r"collection|harvest|apheresis|mobilisation|mobilization", re.IGNORECASE
+)
+_STEM_CELL_SOURCE = re.compile(r"stem cell|(?<![A-Za-z0-9])(PBSC|HPC)(?![A-Za-z0-9])", re.I)
+_COLLECTING = re.compile(r"apheresis|collection|harvest", re.IGNORECASE)
+
+
+def transplant_kind(text: str) -> str | None:
+    """§3.5: "transplant" (an autologous transplant procedure), "collection" (a stem-cell
+    collection), or None."""
+    if _STEM_CELL_SOURCE.search(text) and _COLLECTING.search(text):
+        return "collection"
+    if _COLLECTION_WORDS.search(text):
+        return None
+    if (_AUTOLOGOUS.search(text) and _TRANSPLANT.search(text)) or _ASCT_WORDS.search(text):
+        return "transplant"
+    return None
 
 
 def drug_by_code(system: str | None, code: str | None) -> WmDrug | None:

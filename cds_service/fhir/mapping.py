@@ -16,6 +16,7 @@ from typing import Any
 
 from ..clinical.models import (
     Diagnosis,
+    DrugClass,
     DrugEpisode,
     EpisodeSource,
     Exclusion,
@@ -25,12 +26,14 @@ from ..clinical.models import (
     PatientRecord,
     Plasmapheresis,
     Series,
+    TransplantProcedure,
     UnusableResult,
     ViscosityResult,
 )
 from ..clinical.units import PLAUSIBLE_IGM_ULN_MG_DL, UnitError, mg_dl_factor
 from ..clinical.valuesets import (
     ACTIVE_CONDITION_STATUSES,
+    ATC_SYSTEM,
     COUNTED_OBSERVATION_STATUSES,
     IFE_NEGATIVE_CODES,
     IFE_NEGATIVE_INTERPRETATIONS,
@@ -48,8 +51,15 @@ from ..clinical.valuesets import (
     condition_kind,
     drug_by_code,
     drugs_named_in,
+    drugs_of_acronyms,
     immunofixation_text_readings,
+    looks_anticancer,
+    looks_investigational,
+    names_beam,
     names_plasmapheresis,
+    says_high_dose,
+    says_mobilisation,
+    transplant_kind,
 )
 from .elements import NotValidFhir, parse_datetime, read_contained
 from .parsing import ParsedResources
@@ -372,6 +382,58 @@ def _concept_drugs(concept: Any) -> tuple[list[WmDrug], list[str]]:
     return found, texts
 
 
+@dataclass
+class _Named:
+    """What a medication record names: WM drugs, and the texts and ATC codes read."""
+
+    drugs: list[WmDrug]
+    texts: list[str]
+    atc: list[str]
+    name: str  # code.text, else the first coding's display (§3.3)
+
+
+def _concept_atc(concept: Any) -> list[str]:
+    if concept is None:
+        return []
+    return [c.code for c in concept.coding or [] if c.system == ATC_SYSTEM and c.code]
+
+
+def _concept_name(concept: Any) -> str | None:
+    if concept is None:
+        return None
+    displays = [c.display for c in concept.coding or [] if c.display]
+    return concept.text or (displays[0] if displays else None)
+
+
+def _medication_named(resource: Any, medications: dict[str, Any]) -> _Named:
+    """§3.3: WM drugs by code, name or regimen acronym, in the record and its Medication."""
+    concept = resource.medicationCodeableConcept
+    atc = _concept_atc(concept)
+    name = _concept_name(concept)
+    reference = resource.medicationReference
+    if reference is not None and reference.reference:
+        medication = _resolve_medication(resource, reference.reference, medications)
+        if medication is not None:
+            atc += _concept_atc(medication.code)
+            name = name or _concept_name(medication.code)
+    drugs = _medication_drugs(resource, medications)
+    texts = _medication_texts(resource, medications)
+    for text in texts:
+        drugs += [d for d in drugs_of_acronyms(text) if d not in drugs]
+    name = name or (reference.display if reference is not None else None) or ""
+    return _Named(drugs, texts, atc, name)
+
+
+def _medication_texts(resource: Any, medications: dict[str, Any]) -> list[str]:
+    _, texts = _concept_drugs(resource.medicationCodeableConcept)
+    reference = resource.medicationReference
+    if reference is not None and reference.reference:
+        medication = _resolve_medication(resource, reference.reference, medications)
+        if medication is not None:
+            texts += _concept_drugs(medication.code)[1]
+    return texts
+
+
 def _medication_drugs(resource: Any, medications: dict[str, Any]) -> list[WmDrug]:
     found, texts = _concept_drugs(resource.medicationCodeableConcept)
     reference = resource.medicationReference
@@ -483,10 +545,17 @@ def _administration_dates(administration: Any) -> tuple[dt.date, dt.date]:
 
 
 def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -> list[DrugEpisode]:
-    """One episode per WM ingredient; [] when the record is not about a WM drug."""
-    drugs = _medication_drugs(resource, medications)
+    """One episode per WM ingredient (or one of unrecognised therapy, §3.3); [] when the
+    record is not about WM treatment."""
+    named = _medication_named(resource, medications)
+    drugs: list[WmDrug] = named.drugs
     if not drugs:
-        return []
+        if looks_investigational(named.texts, named.atc):
+            drugs = [WmDrug(named.name or "unnamed treatment", DrugClass.UNRECOGNISED)]
+        elif looks_anticancer(named.texts, named.atc):
+            raise _Excluded(f"not recognised as a WM treatment: {named.name}")
+        else:
+            return []
     resource_type = resource.resource_type
     source = EpisodeSource(resource_type)
     status = resource.status
@@ -514,6 +583,9 @@ def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -
             source=source,
             order_runs_to=runs_to,
             status=status,
+            mobilisation=says_mobilisation(named.texts),
+            high_dose=says_high_dose(named.texts),
+            beam=any(names_beam(t) for t in named.texts),
         )
         for drug in drugs
     ]
@@ -522,11 +594,20 @@ def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -
 # Plasmapheresis ----------------------------------------------------------------------------
 
 
-def map_procedure(procedure: Any, reference: str) -> Plasmapheresis | None:
+def map_procedure(procedure: Any, reference: str) -> Plasmapheresis | TransplantProcedure | None:
+    """§3.6 plasmapheresis; §3.5 an autologous transplant or a stem-cell collection."""
     code = procedure.code
-    texts = [code.text, *(c.display for c in code.coding or [])] if code else []
-    if not any(text and names_plasmapheresis(text) for text in texts):
-        return None
+    texts = [t for t in ([code.text, *(c.display for c in code.coding or [])] if code else []) if t]
+    if not any(names_plasmapheresis(text) for text in texts):
+        kinds = {transplant_kind(text) for text in texts} - {None}
+        if not kinds or procedure.status != "completed":
+            return None
+        when = procedure.performedDateTime or (
+            procedure.performedPeriod.start if procedure.performedPeriod else None
+        )
+        if when is None:
+            raise _Excluded("no date (performedDateTime or performedPeriod.start)")
+        return TransplantProcedure(reference, to_day(when, "date"), "transplant" not in kinds)
     if procedure.status != "completed":
         raise _Excluded(f"status '{procedure.status}': not a completed procedure")
     if procedure.performedDateTime is not None:
@@ -603,6 +684,8 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
         excluded,
     )
     procedures = _each(parsed.models("Procedure"), map_procedure, excluded)
+    transplants = [p for p in procedures if isinstance(p, TransplantProcedure)]
+    procedures = [p for p in procedures if isinstance(p, Plasmapheresis)]
     diagnoses = _each(parsed.models("Condition"), map_condition, excluded)
     immunofixations = [o for o in observations if isinstance(o, ImmunofixationResult)]
     # §3.2: an unreadable IFE is left out of CR and reported, yet it still withholds CR.
@@ -620,4 +703,5 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
         excluded=[*parsed.excluded, *excluded],
         unusable=unusable,
         diagnoses=diagnoses,
+        transplants=transplants,
     )
