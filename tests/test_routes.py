@@ -46,7 +46,8 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
         ),
     }
     assert service["prefetch"] == PREFETCH_TEMPLATES
-    # contract "Order check": patient, observations (the same template) and procedures
+    # contract "Order check": patient, observations (the same template) and procedures; v3:
+    # conditions and the medication history, for evidence of WM
     for order_id, hook in (
         ("wm-anti-cd20-order-check", "order-sign"),
         ("wm-anti-cd20-order-select", "order-select"),
@@ -54,7 +55,16 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
         order = services[order_id]
         assert order["hook"] == hook and order["title"] and order["usageRequirements"]
         assert order["prefetch"] == {
-            key: service["prefetch"][key] for key in ("patient", "observations", "procedures")
+            key: service["prefetch"][key]
+            for key in (
+                "patient",
+                "observations",
+                "procedures",
+                "conditions",
+                "medicationStatements",
+                "medicationRequests",
+                "medicationAdministrations",
+            )
         }
 
 

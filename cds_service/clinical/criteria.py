@@ -102,6 +102,8 @@ class CriteriaProfile:
     hyperviscosity_warning_igm_mg_dl: Decimal = Decimal(6000)
     # [design] §7: a reference value must be this recent.
     hyperviscosity_reference_days: int = 92
+    # [design] contract order check viscosity-high: above this many cP (or mPa.s).
+    viscosity_high_cp: Decimal = Decimal(4)
     # [design] §7: suggest serum viscosity when none was measured in this many days.
     viscosity_order_days: int = 183
     # [design] §3.1 upper limit of normal for IgM when the laboratory gives no reference range.

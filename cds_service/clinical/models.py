@@ -152,6 +152,12 @@ class ViscosityResult:
     reference: str
     day: date
     text: str  # value and unit as reported, e.g. "3.2 cP"
+    value: Decimal | None = None
+    unit: str = ""  # as reported
+    centipoise: bool = False  # the unit is cP or mPa.s (equal)
+    reference_high: Decimal | None = None  # its own referenceRange.high, in its unit
+    comparator: str | None = None
+    drawn_at: datetime | None = None
 
 
 @dataclass(frozen=True)

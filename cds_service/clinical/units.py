@@ -54,3 +54,11 @@ def mg_dl_factor(system: str | None, code: str | None, unit: str | None) -> Deci
     if factor is None:
         raise UnitError("the result has no unit")
     return factor
+
+
+# §3.1 serum viscosity: cP and mPa.s are equal.
+_CENTIPOISE = frozenset({"cp", "centipoise", "mpa.s", "mpa·s"})
+
+
+def is_centipoise(unit: str | None) -> bool:
+    return unit is not None and unit.strip().lower() in _CENTIPOISE

@@ -30,7 +30,7 @@ from ..clinical.models import (
     UnusableResult,
     ViscosityResult,
 )
-from ..clinical.units import PLAUSIBLE_IGM_ULN_MG_DL, UnitError, mg_dl_factor
+from ..clinical.units import PLAUSIBLE_IGM_ULN_MG_DL, UnitError, is_centipoise, mg_dl_factor
 from ..clinical.valuesets import (
     ACTIVE_CONDITION_STATUSES,
     ATC_SYSTEM,
@@ -269,12 +269,34 @@ def _ife_reading(observation: Any) -> IfeReading:
 
 
 def _viscosity(observation: Any, reference: str) -> ViscosityResult:
+    """§7: serum viscosity in cP or mPa.s (equal); any other unit is read only against its
+    own reference range (the order check)."""
     quantity = observation.valueQuantity
     if quantity is None or quantity.value is None:
         raise _Excluded("no value")
     unit = quantity.unit or quantity.code or ""
     text = f"{quantity.comparator or ''}{quantity.value} {unit}".strip()
-    return ViscosityResult(reference=reference, day=_observation_day(observation), text=text)
+    high = next(
+        (
+            Decimal(r.high.value)
+            for r in observation.referenceRange or []
+            if r.high is not None and r.high.value is not None
+        ),
+        None,
+    )
+    when = _observation_when(observation)
+    moment = _moment(when, "date")
+    return ViscosityResult(
+        reference=reference,
+        day=_observation_day(observation),
+        text=text,
+        value=Decimal(quantity.value),
+        unit=unit,
+        centipoise=is_centipoise(quantity.code) or is_centipoise(quantity.unit),
+        reference_high=high,
+        comparator=str(quantity.comparator) if quantity.comparator else None,
+        drawn_at=moment if isinstance(moment, dt.datetime) else None,
+    )
 
 
 @dataclass(frozen=True)

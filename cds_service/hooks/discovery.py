@@ -70,8 +70,20 @@ class ServiceDefinition:
         }
 
 
-# contract.md "Order check": patient, observations (the same template) and procedures.
-ORDER_PREFETCH = {key: PREFETCH_TEMPLATES[key] for key in ("patient", "observations", "procedures")}
+# contract.md "Order check": patient, observations (the same template) and procedures; v3:
+# and, for evidence of WM, conditions and the medication history.
+ORDER_PREFETCH = {
+    key: PREFETCH_TEMPLATES[key]
+    for key in (
+        "patient",
+        "observations",
+        "procedures",
+        "conditions",
+        "medicationStatements",
+        "medicationRequests",
+        "medicationAdministrations",
+    )
+}
 _ORDER_DESCRIPTION = (
     "When an anti-CD20 antibody (rituximab, obinutuzumab, ofatumumab) is ordered for a "
     "patient with Waldenström macroglobulinemia whose recent IgM is high (IgM flare and "

@@ -26,6 +26,10 @@ _DRAFT_ORDERS = "context.draftOrders"
 @dataclass
 class DraftOrders:
     anti_cd20: list[str] = field(default_factory=list)  # ingredients, in order, once each
+    references: list[str] = field(default_factory=list)  # the drafts that order them
+    # contract v3 drug-unidentified: drafts naming their drug only by a medicationReference
+    # that cannot be resolved (or a Medication with no code and no text)
+    unidentified: list[str] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
 
 
@@ -60,19 +64,47 @@ def _concept_drugs(concept: Any) -> list[str]:
     return found
 
 
-def _order_drugs(order: dict[str, Any]) -> list[str]:
-    found = _concept_drugs(order.get("medicationCodeableConcept"))
+def _referenced_medication(
+    order: dict[str, Any], target: Any, bundled: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The Medication a draft points to: contained, or in the same draftOrders Bundle."""
+    if not isinstance(target, str):
+        return None
+    if target.startswith("#"):
+        contained = order.get("contained")
+        for resource in contained if isinstance(contained, list) else []:
+            if isinstance(resource, dict) and resource.get("id") == target[1:]:
+                return resource
+        return None
+    return bundled.get("Medication/" + target.rsplit("Medication/", 1)[-1])
+
+
+def _names_nothing(medication: dict[str, Any] | None) -> bool:
+    code = medication.get("code") if medication else None
+    return not isinstance(code, dict) or not (code.get("text") or code.get("coding"))
+
+
+def _order_drugs(
+    order: dict[str, Any], bundled: dict[str, dict[str, Any]]
+) -> tuple[list[str], bool]:
+    """(the anti-CD20 ingredients a draft orders, whether its drug cannot be identified)."""
+    concept = order.get("medicationCodeableConcept")
+    found = _concept_drugs(concept)
     reference = order.get("medicationReference")
+    unidentified = False
     if isinstance(reference, dict):
         for text in _strings(reference.get("display")):
             found += _named_in(text)
-        target = reference.get("reference")
-        contained = order.get("contained")
-        if isinstance(target, str) and target.startswith("#") and isinstance(contained, list):
-            for resource in contained:
-                if isinstance(resource, dict) and resource.get("id") == target[1:]:
-                    found += _concept_drugs(resource.get("code"))
-    return found
+        medication = _referenced_medication(order, reference.get("reference"), bundled)
+        if medication is not None:
+            found += _concept_drugs(medication.get("code"))
+        unidentified = (
+            not found
+            and not isinstance(concept, dict)
+            and not reference.get("display")
+            and _names_nothing(medication)
+        )
+    return found, unidentified
 
 
 def read_draft_orders(
@@ -89,6 +121,14 @@ def read_draft_orders(
     selections = context.get("selections")
     selected = set(selections) if isinstance(selections, list) else None
     drafts = DraftOrders()
+    bundled = {
+        f"Medication/{entry['resource']['id']}": entry["resource"]
+        for entry in entries
+        if isinstance(entry, dict)
+        and isinstance(entry.get("resource"), dict)
+        and entry["resource"].get("resourceType") == "Medication"
+        and isinstance(entry["resource"].get("id"), str)
+    }
     for index, entry in enumerate(entries):
         order = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(order, dict) or order.get("resourceType") != "MedicationRequest":
@@ -101,8 +141,8 @@ def read_draft_orders(
         )
         if selected is not None and reference not in selected:
             continue  # order-select: only the orders just selected
-        drugs = _order_drugs(order)
-        if not drugs:
+        drugs, unidentified = _order_drugs(order, bundled)
+        if not drugs and not unidentified:
             continue
         # A draft without a subject came in this patient's context: it is this patient's.
         has_subject = isinstance(order.get("subject"), dict)
@@ -113,6 +153,10 @@ def read_draft_orders(
         if owner != patient_id:
             drafts.excluded.append(Exclusion(reference[:200], "belongs to another patient"))
             continue
+        if unidentified:
+            drafts.unidentified.append(reference[:200])
+            continue
+        drafts.references.append(reference[:200])
         for drug in drugs:
             if drug not in drafts.anti_cd20:
                 drafts.anti_cd20.append(drug)

@@ -38,6 +38,13 @@ from .discovery import HOOK, SERVICE_ID, SERVICES, ServiceDefinition
 from .draft_orders import read_draft_orders
 from .validation import InvalidBody, check_prefetch_values, validate
 
+# clinical-rules.md §3.7: the prefetch keys evidence of WM is read from.
+EVIDENCE_KEYS = (
+    "conditions",
+    "medicationStatements",
+    "medicationRequests",
+    "medicationAdministrations",
+)
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
 AS_OF_EXTENSION = "wm-igm-as-of"
 
@@ -289,12 +296,25 @@ class CdsHooksService:
         patient_id = request["context"]["patientId"]
         drafts = read_draft_orders(request["context"], patient_id, request.get("fhirServer"))
         stats.excluded = len(drafts.excluded)
-        if not drafts.anti_cd20:
+        if not drafts.anti_cd20 and not drafts.unidentified:
             return []
         record, prefetch = self._read_patient(request, definition, stats, allowed_fhir_servers)
-        check = check_anti_cd20_order(record, tuple(drafts.anti_cd20), self.profile, today)
+        # contract v3: the info cards need evidence of WM (clinical-rules.md §3.7); when a key
+        # it depends on could not be read, they say the diagnosis was not checked.
+        evidence: bool | None = assess_response(record, self.profile, today).wm_evidence
+        if not evidence and any(key in prefetch.unavailable for key in EVIDENCE_KEYS):
+            evidence = None
+        check = check_anti_cd20_order(
+            record,
+            tuple(drafts.anti_cd20),
+            self.profile,
+            today,
+            evidence,
+            unidentified=bool(drafts.unidentified),
+        )
+        draft = (drafts.references or drafts.unidentified)[0]
         return build_order_cards(
-            check, self._context(request, base_url, today, prefetch.unavailable)
+            check, self._context(request, base_url, today, prefetch.unavailable), draft
         )
 
     def _today(self, request: dict[str, Any], today: date) -> date:

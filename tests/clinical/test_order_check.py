@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from cds_service.clinical.criteria import IWWM6
-from cds_service.clinical.models import LabResult, Plasmapheresis, Series
+from cds_service.clinical.models import LabResult, Plasmapheresis, Series, ViscosityResult
 from cds_service.clinical.order_check import OrderRule, check_anti_cd20_order
 
 from .helpers import lab, m_spike, on, record
@@ -58,9 +59,22 @@ def test_after_an_exchange_the_pre_exchange_level_is_what_matters():
 
 
 def test_only_post_exchange_values_are_missing_and_say_so():
-    rec = record([lab(-30, 6500), lab(95, 2000)], plasmaphereses=[90])
+    rec = record([lab(-30, 3500), lab(95, 2000)], plasmaphereses=[90])
     result = check(rec)
     assert result.rule == OrderRule.IGM_MISSING and result.only_after_exchange
+
+
+@pytest.mark.parametrize("before, rule", [(3999, OrderRule.IGM_MISSING), (4000, None)])
+def test_exchanges_going_on_the_pre_exchange_value_shows_the_risk(before, rule):
+    # v3 (E42c): all recent values are lowered by exchanges; the newest one that is not
+    # decides, at any date.
+    rec = record([lab(-30, before), lab(95, 2000)], plasmaphereses=[90])
+    result = check(rec)
+    expected = rule or OrderRule.PRE_EXCHANGE_IGM_HIGH
+    assert result.rule == expected
+    if expected == OrderRule.PRE_EXCHANGE_IGM_HIGH:
+        assert result.reference_value.day == on(-30)
+        assert (result.exchanges.count, result.exchanges.first) == (1, on(90))
 
 
 def test_a_value_drawn_before_the_exchange_on_its_day_counts():
@@ -85,3 +99,62 @@ def test_a_value_drawn_before_the_exchange_on_its_day_counts():
 
 def test_a_recent_upper_bound_is_a_measurement_not_missing():
     assert check(record([lab(90, 25, upper=True)])) is None
+
+
+# contract v3 rules --------------------------------------------------------------------------
+
+
+def viscosity(offset, value, unit="cP", high=None):
+    return ViscosityResult(
+        f"Observation/v{offset}",
+        on(offset),
+        f"{value} {unit}",
+        value=Decimal(str(value)),
+        unit=unit,
+        centipoise=unit in ("cP", "mPa.s"),
+        reference_high=Decimal(str(high)) if high is not None else None,
+    )
+
+
+@pytest.mark.parametrize(
+    "measured, rule",
+    [
+        (viscosity(93, "4.0"), None),
+        (viscosity(93, "4.1"), OrderRule.VISCOSITY_HIGH),
+        (viscosity(93, "4.1", "mPa.s"), OrderRule.VISCOSITY_HIGH),
+        (viscosity(93, "3.7", "s", high="1.8"), OrderRule.VISCOSITY_HIGH),  # twice its range
+        (viscosity(93, "3.6", "s", high="1.8"), None),
+        (viscosity(7, "5.0"), None),  # 93 days old
+    ],
+)
+def test_a_high_serum_viscosity_is_a_warning(measured, rule):
+    # E42(a): total IgM 3700 (under 4000) but the viscosity is high
+    rec = record([lab(93, 3700)])
+    rec.viscosities = [measured]
+    result = check(rec)
+    assert (result.rule if result else None) == rule
+
+
+def test_m_spike_only_asks_for_total_igm():
+    # E42(b): the M-spike under-reads high IgM
+    result = check(record([m_spike(93, "2.6")]))
+    assert result.rule == OrderRule.TOTAL_IGM_MISSING
+    assert result.reference_value.value_mg_dl == 2600
+    assert check(record([m_spike(93, "3.0")])).rule == OrderRule.IGM_HIGH
+
+
+def test_info_cards_need_evidence_of_wm():
+    # E42(d): no IgM for an anti-CD20 antibody given for another disease: nothing to say
+    assert check_anti_cd20_order(record([]), RITUXIMAB, IWWM6, on(100), evidence=False) is None
+    unknown = check_anti_cd20_order(record([]), RITUXIMAB, IWWM6, on(100), evidence=None)
+    assert unknown.rule == OrderRule.IGM_MISSING and unknown.diagnosis_unchecked
+    # warnings do not wait for evidence: IgM 5000 is a risk whatever the diagnosis
+    high = check_anti_cd20_order(record([lab(95, 5000)]), RITUXIMAB, IWWM6, on(100), False)
+    assert high.rule == OrderRule.IGM_HIGH
+
+
+def test_a_drug_that_cannot_be_identified_with_evidence_of_wm():
+    # E42(e)
+    result = check_anti_cd20_order(record([]), (), IWWM6, on(100), True, unidentified=True)
+    assert result.rule == OrderRule.DRUG_UNIDENTIFIED
+    assert check_anti_cd20_order(record([]), (), IWWM6, on(100), False, unidentified=True) is None
