@@ -41,6 +41,7 @@ from .models import (
     ResponseDuration,
     Series,
     SuppressedRise,
+    SuppressionWindow,
     TherapyLine,
     TreatmentCourse,
     TrendChange,
@@ -309,6 +310,7 @@ class _Assessor:
         self.caveats: set[Caveat] = set()
         self.rise_after_cr = False
         self.lines: tuple[TherapyLine, ...] = ()  # while lines are built: none before them
+        self.shown_windows: list[_Window] = []  # the chosen series' windows, for the chart
         history = treatment_history(
             record.drug_episodes, today, profile, self, tuple(record.transplants)
         )
@@ -438,7 +440,10 @@ class _Assessor:
             starts = (
                 induction_starts(course, profile) if course in line.recourses else [course.start]
             )
-            windows += [_Window(s, s + flare, WindowKind.ANTI_CD20_FLARE) for s in starts]
+            windows += [
+                _Window(s, s + flare, WindowKind.ANTI_CD20_FLARE, drug=course.ingredient)
+                for s in starts
+            ]
         for course in line.courses_of(DrugClass.BTKI):
             windows += [self.hold_window(course, hold, sequence, series) for hold in course.holds]
         withdrawal = self.withdrawal_window(line)
@@ -817,6 +822,7 @@ class _Assessor:
         information, a progression of the line before as history, and a progression on the
         unrecognised treatment itself said, never hidden."""
         self.line_caveats(line, track.latest)
+        self.shown_windows = track.windows
         first = min(line.unrecognised, key=lambda c: (c.start, c.ingredient))
         reason = UNRECOGNISED_TREATMENT.format(
             text=_cut_words(first.ingredient, UNRECOGNISED_TEXT_CHARS),
@@ -988,6 +994,7 @@ class _Assessor:
         start, baseline, latest = line.start, track.baseline, track.latest
         assert latest is not None
         progress = track.progress
+        self.shown_windows = track.windows
         self.line_caveats(line, latest)
         self.note_suppressed(progress)
         exchange_from = (baseline.day if baseline else start) - timedelta(
@@ -1417,6 +1424,9 @@ class _Assessor:
             held_drug=self.held_drug(line),
             hold_since=self.hold_since(line),
             held_back=tuple(self.held_back),
+            windows=tuple(
+                SuppressionWindow(w.kind, w.start, w.end, w.drug) for w in self.shown_windows
+            ),
             usable_results=tuple(
                 sorted((v for series in Series for v in self.values[series]), key=_by_day)
             ),

@@ -375,6 +375,16 @@ class SuppressedRise:
 
 
 @dataclass(frozen=True)
+class SuppressionWindow:
+    """§4.6: a window of the current line, as the trend app draws it."""
+
+    kind: WindowKind
+    start: date
+    end: date
+    drug: str | None = None
+
+
+@dataclass(frozen=True)
 class Withdrawal:
     """§4.6: a BTKi of an earlier line stopped shortly before the current line started."""
 
@@ -471,6 +481,7 @@ class Assessment:
     change_since_line_start: Fraction | None = None
     earlier_progression: tuple[tuple[str, ...], date] | None = None
     held_back: tuple[LabResult, ...] = ()  # §3.1 implausible change: check the unit
+    windows: tuple[SuppressionWindow, ...] = ()  # §4.6, of the current line
     wm_evidence: bool = True  # §3.7: without it, patient-view says nothing
     # Both series' values that count (§3.1: one per day, not held back), for §6 and §4.10.
     usable_results: tuple[LabResult, ...] = ()

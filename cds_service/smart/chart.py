@@ -17,10 +17,16 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
-from cards.text import DisplayUnit
+from cards.text import SERIES_NAMES, DisplayUnit
 
 from ..clinical.criteria import CriteriaProfile
-from ..clinical.models import Assessment, Category, DrugClass, LabResult, Plasmapheresis
+from ..clinical.models import (
+    Assessment,
+    Category,
+    LabResult,
+    Plasmapheresis,
+    WindowKind,
+)
 
 # Two sizes, switched by the page's CSS: text stays about 12 px both in a 1200 px window and
 # in a 400 px panel (an 800-unit-wide drawing shrunk to 400 px would halve it).
@@ -169,8 +175,10 @@ def build_chart(
         return round(x0 + (x1 - x0) * (clamped - start).days / days, 1)
 
     levels_mg_dl = thresholds(assessment, profile)
+    other = assessment.other_series
+    extra = [*assessment.held_back, *(other.values if other else ())]
     highest = max(
-        [float(v.value_mg_dl * unit.per_mg_dl) for v in values]
+        [float(v.value_mg_dl * unit.per_mg_dl) for v in [*values, *extra]]
         + [float(level * unit.per_mg_dl) for _, _, level in levels_mg_dl]
     )
     step = _nice_step(highest * 1.1 or 1)
@@ -191,6 +199,31 @@ def build_chart(
                 text + (f" ({role})" if role else ""),
                 shape.get(result.comparator or "", "value"),
                 role,
+            )
+        )
+    path = " ".join(f"{p.x},{p.y}" for p in points)
+    # §3.1 held-back values and §4.1 newer values of the other method: drawn, never joined
+    # to the series' line (they are no part of it, and methods are never compared).
+    for result in assessment.held_back:
+        points.append(
+            Point(
+                x(result.day),
+                y(result.value_mg_dl),
+                f"{result.day.isoformat()}: {_value_text(result, unit)} (held back: "
+                "implausible change, check the unit)",
+                "held-back",
+                "",
+            )
+        )
+    for result in other.values if other else ():
+        points.append(
+            Point(
+                x(result.day),
+                y(result.value_mg_dl),
+                f"{result.day.isoformat()}: {SERIES_NAMES[result.series]} "
+                f"{_value_text(result, unit)} (another method: not compared)",
+                "other-series",
+                "",
             )
         )
     levels = []
@@ -226,7 +259,7 @@ def build_chart(
         height=height,
         plot=(x0, y0, x1, y1),
         points=tuple(points),
-        path=" ".join(f"{p.x},{p.y}" for p in points),
+        path=path,
         levels=tuple(levels),
         bands=bands,
         marks=marks,
@@ -256,11 +289,17 @@ def _value_text(result: LabResult, unit: DisplayUnit) -> str:
     return f"{unit.result(result)} {unit.label}"
 
 
+WINDOW_BANDS = {
+    WindowKind.BTKI_HOLD: ("held", "hold"),
+    WindowKind.BTKI_WITHDRAWAL: ("withdrawal window", "hold"),
+    WindowKind.ANTI_CD20_FLARE: ("flare window", "flare"),
+}
+
+
 def _bands(
     assessment: Assessment, profile: CriteriaProfile, today: date, x: Callable[[date], float]
 ) -> tuple[Band, ...]:
     bands: list[Band] = []
-    flare = timedelta(days=profile.flare_window_days)
     lines = assessment.lines
     for row, line in enumerate(lines):
         ends = [c.end for c in line.main_courses if c.end is not None]
@@ -272,30 +311,13 @@ def _bands(
             last = following  # the next line (an add-on, a new regimen) takes over here
         label = " + ".join(line.regimen) + (" (ongoing)" if ongoing and not replaced else "")
         bands.append(Band(x(line.start), x(last), label, "line", row % 2))
-        for course in line.courses:
-            for hold in course.holds:
-                if hold.start is None:
-                    continue
-                resumed = hold.resumed or today
-                bands.append(
-                    Band(
-                        x(hold.start),
-                        x(resumed),
-                        f"{course.ingredient} held",
-                        "hold",
-                        row % 2,
-                    )
-                )
-            if course.drug_class == DrugClass.ANTI_CD20 and course not in line.recourses:
-                bands.append(
-                    Band(
-                        x(course.start),
-                        x(course.start + flare),
-                        f"{course.ingredient} flare window",
-                        "flare",
-                        row % 2,
-                    )
-                )
+    # §4.6: the windows of the current line, as the rules used them: holds (on hold now
+    # included, with or without a recorded start), withdrawal, flare windows.
+    row = (len(lines) - 1) % 2 if lines else 0
+    for window in assessment.windows:
+        label, kind = WINDOW_BANDS[window.kind]
+        drug = f"{window.drug} " if window.drug else ""
+        bands.append(Band(x(window.start), x(window.end), f"{drug}{label}", kind, row))
     return tuple(bands)
 
 
