@@ -38,7 +38,7 @@ from .suggestions import (
     repeat_igm_suggestion,
     serum_viscosity_suggestion,
 )
-from .summary import WINDOW_WORDS, response_summary, treatment_incomplete
+from .summary import WINDOW_WORDS, records_not_all_read, response_summary
 from .text import (
     MG_DL,
     SERIES_NAMES,
@@ -438,7 +438,7 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         is_pd=is_pd,
         not_checked=[NOT_CHECKED[key] for key in context.unavailable if key in NOT_CHECKED],
         untreated_incomplete=(
-            assessment.line is None and treatment_incomplete(context.unavailable)
+            assessment.line is None and records_not_all_read(assessment, context.unavailable)
         ),
     )
 

@@ -26,6 +26,7 @@ UNTREATED_HEAD = "IgM trend, no WM treatment found"
 # contract v2: a treatment history known to be incomplete never reads "no WM treatment".
 UNTREATED_INCOMPLETE_HEAD = "IgM trend, treatment records could not all be read"
 TREATMENT_KEYS = ("medicationStatements", "medicationRequests", "medicationAdministrations")
+NOT_RECOGNISED = "not recognised as a WM treatment"
 WINDOW_WORDS = {
     WindowKind.BTKI_HOLD: ("BTK-inhibitor hold", "BTKi hold"),
     WindowKind.ANTI_CD20_FLARE: ("anti-CD20 flare window", "flare window"),
@@ -40,9 +41,19 @@ def treatment_incomplete(unavailable: tuple[str, ...]) -> bool:
     return any(key in unavailable for key in TREATMENT_KEYS)
 
 
+def records_not_all_read(assessment: Assessment, unavailable: tuple[str, ...]) -> bool:
+    """contract: a treatment key could not be read, or a record was left out as not
+    recognised (§3.3): "no WM treatment found" would then say more than the data."""
+    return treatment_incomplete(unavailable) or any(
+        e.reason.startswith(NOT_RECOGNISED) for e in assessment.excluded
+    )
+
+
 def _head(assessment: Assessment, unavailable: tuple[str, ...]) -> str:
     if assessment.line is None:
-        return UNTREATED_INCOMPLETE_HEAD if treatment_incomplete(unavailable) else UNTREATED_HEAD
+        if records_not_all_read(assessment, unavailable):
+            return UNTREATED_INCOMPLETE_HEAD
+        return UNTREATED_HEAD
     if assessment.category == Category.SD and assessment.provisional_until is not None:
         head = (
             f"Stable disease (SD), provisional (flare window until "

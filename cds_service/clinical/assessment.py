@@ -704,7 +704,13 @@ class _Assessor:
             self.caveats.add(Caveat.PI_MTOR_DISCORDANCE)
         flare = timedelta(days=self.profile.flare_window_days)
         for course in line.courses_of(DrugClass.ANTI_CD20):
-            if course not in line.recourses and course.start <= self.today <= course.start + flare:
+            # §5: a course that is not a re-course, or an induction inside a re-course
+            starts = (
+                induction_starts(course, self.profile)
+                if course in line.recourses
+                else [course.start]
+            )
+            if any(start <= self.today <= start + flare for start in starts):
                 self.caveats.add(Caveat.ANTI_CD20_FLARE)
         if self.btki_interrupted(line, latest):
             self.caveats.add(Caveat.BTKI_INTERRUPTION)
