@@ -126,10 +126,6 @@ def percent_change(baseline: Decimal, latest: Decimal) -> Fraction:
     return (Fraction(latest) - Fraction(baseline)) / Fraction(baseline) * 100
 
 
-def _by_day(result: LabResult) -> tuple[date, str]:
-    return result.sort_key
-
-
 def _nadir_key(result: LabResult) -> tuple[Decimal, date, str]:
     # The lowest value; a bound counts at its bound value; on a tie, the earliest.
     return (result.value_mg_dl, result.day, result.reference)
@@ -234,6 +230,8 @@ class _Progress:
     suppressed: list[_Block] = field(default_factory=list)
     # §4.5 sub-floor rise: (m, vn) when the latest two values rose 25 % under the floor.
     sub_floor: tuple[LabResult, LabResult] | None = None
+    # §4.7: (m, the windows) when vn is a rise over m = min(v0 ... v(n-1)) a window held back
+    latest_suppressed: tuple[LabResult, list[_Block]] | None = None
 
 
 @dataclass
@@ -567,6 +565,8 @@ class _Assessor:
                 blocked = self.blocks(sequence[n], windows, peaks)
                 progress.suppressed += blocked
                 progress.possible = not blocked
+                if blocked:
+                    progress.latest_suppressed = (nadir, blocked)
             progress.after_cr = latest_rise == _Rise.AFTER_CR
         if not progress.possible and n >= 2 and nadirs[n - 1] is not None:
             progress.sub_floor = self.sub_floor_rise(
@@ -1131,12 +1131,8 @@ class _Assessor:
         that a window, or its recovery period, suppressed."""
         sequence = track.sequence
         if len(sequence) < 2 or sequence[-1] is not track.latest:
-            return None
-        nadir = _nadir(sequence[:-1])
-        if nadir is None or self.rise(sequence[-1], nadir, track.series) != _Rise.RISE:
-            return None
-        blocks = self.blocks(sequence[-1], track.windows, track.peaks)
-        return (nadir, blocks) if blocks else None
+            return None  # the latest value is plasmapheresis-affected: no rise to speak of
+        return track.progress.latest_suppressed
 
     @staticmethod
     def named_block(blocks: list[_Block]) -> _Block:
@@ -1433,9 +1429,8 @@ class _Assessor:
             windows=tuple(
                 SuppressionWindow(w.kind, w.start, w.end, w.drug) for w in self.shown_windows
             ),
-            usable_results=tuple(
-                sorted((v for series in Series for v in self.values[series]), key=_by_day)
-            ),
+            # each series in date order, one after the other
+            usable_results=(*self.values[Series.TOTAL_IGM], *self.values[Series.M_SPIKE]),
             change_since_first=change_since_first,
             change_12_months=change_12_months,
             unusable=tuple(self.unusable),

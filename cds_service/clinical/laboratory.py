@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
+from decimal import Decimal
 
 from .criteria import CriteriaProfile
 from .models import Discordance, Exclusion, LabResult, Plasmapheresis, Series
@@ -67,21 +68,9 @@ def one_value_per_day(results: list[LabResult], profile: CriteriaProfile) -> Ser
 HELD_BACK = "implausible change: check the unit"
 
 
-def _plain_positive(result: LabResult) -> bool:
-    return not result.is_bound and result.value_mg_dl > 0
-
-
 def _within_factor_two(value: LabResult, held: LabResult) -> bool:
     """Half to twice, inclusive; a bound counts at its bound."""
     return held.value_mg_dl <= 2 * value.value_mg_dl and value.value_mg_dl <= 2 * held.value_mg_dl
-
-
-def _implausible(value: LabResult, previous: LabResult, profile: CriteriaProfile) -> bool:
-    factor = profile.implausible_change_factor
-    return (
-        value.value_mg_dl >= factor * previous.value_mg_dl
-        or value.value_mg_dl * factor <= previous.value_mg_dl
-    )
 
 
 def hold_back_implausible(
@@ -97,27 +86,34 @@ def hold_back_implausible(
     exchange between them, is held back ("16 mg/dL" that was 16 g/L). The next value releases
     it when it lies within a factor of 2 of it; both then count, as the change is real.
     """
+    factor = profile.implausible_change_factor
+    amounts = [v.value_mg_dl for v in values if v.comparator is None and v.value_mg_dl > 0]
+    if len(amounts) < 2 or max(amounts) < factor * min(amounts):
+        return values, []  # no two plain values lie tenfold apart: nothing to hold back
+    window = profile.implausible_change_days
     held: set[int] = set()
     previous: LabResult | None = None
-    window = timedelta(days=profile.implausible_change_days)
+    previous_times_factor = Decimal(0)  # the previous value x 10, worked out once
     for index, value in enumerate(values):
-        releases = False
-        if index and index - 1 in held and _within_factor_two(value, values[index - 1]):
+        releases = index - 1 in held and _within_factor_two(value, values[index - 1])
+        if releases:
             held.discard(index - 1)
-            releases = True
-        if not _plain_positive(value):
-            continue
+        amount = value.value_mg_dl
+        if value.comparator is not None or amount <= 0:
+            continue  # only plain values above 0 are held back, or compared with
         if (
             previous is not None
             and not releases
-            and value.day - previous.day <= window
+            and (value.day - previous.day).days <= window
+            and (amount >= previous_times_factor or amount * factor <= previous.value_mg_dl)
             and not any(previous.day <= day <= value.day for day in exchange_days)
-            and _implausible(value, previous, profile)
         ):
             held.add(index)
             continue
         if not affected(value):
-            previous = value
+            previous, previous_times_factor = value, amount * factor
+    if not held:
+        return values, []
     kept = [value for index, value in enumerate(values) if index not in held]
     return kept, [values[index] for index in sorted(held)]
 

@@ -483,7 +483,8 @@ class Assessment:
     held_back: tuple[LabResult, ...] = ()  # §3.1 implausible change: check the unit
     windows: tuple[SuppressionWindow, ...] = ()  # §4.6, of the current line
     wm_evidence: bool = True  # §3.7: without it, patient-view says nothing
-    # Both series' values that count (§3.1: one per day, not held back), for §6 and §4.10.
+    # Both series' values that count (§3.1: one per day, not held back), for §6 and §4.10:
+    # total IgM in date order, then the M-spike in date order.
     usable_results: tuple[LabResult, ...] = ()
     change_since_first: TrendChange | None = None  # §4.10, no line of therapy
     change_12_months: TrendChange | None = None

@@ -68,7 +68,7 @@ def monitoring_due(
     plasmapheresis-affected or not, not held back) is dated within the interval."""
     state, interval = _state(assessment, profile, today)
     usable = [v for v in assessment.usable_results if v.day <= today]
-    newest = usable[-1].day if usable else None
+    newest = max((v.day for v in usable), default=None)
     line = assessment.line
     starts = [day for day in (newest, line.start if line else None) if day is not None]
     reference = max(starts) if starts else None

@@ -185,7 +185,13 @@ def _course(
     if held is not None:
         holds = [*holds, Hold(start=_recorded_hold_start(held), resumed=None)]
     ends = [e.end for e in episodes if e.end is not None]
-    last = max(episodes, key=lambda e: (e.end or e.start, e.source == EpisodeSource.ADMINISTRATION))
+    last = (
+        episodes[0]
+        if len(episodes) == 1
+        else max(
+            episodes, key=lambda e: (e.end or e.start, e.source == EpisodeSource.ADMINISTRATION)
+        )
+    )
     return TreatmentCourse(
         ingredient=episodes[0].ingredient,
         drug_class=episodes[0].drug_class,
@@ -195,7 +201,10 @@ def _course(
         holds=tuple(holds),
         references=tuple(e.reference for e in episodes),
         last_from_administration=last.source == EpisodeSource.ADMINISTRATION,
-        dose_days=tuple(sorted({e.start for e in episodes if e.source != EpisodeSource.STATEMENT})),
+        # only anti-CD20 courses make inductions (§3.4)
+        dose_days=tuple(sorted({e.start for e in episodes if e.source != EpisodeSource.STATEMENT}))
+        if episodes[0].drug_class == DrugClass.ANTI_CD20
+        else (),
         mobilisation=any(e.mobilisation for e in episodes),
     )
 
@@ -443,10 +452,13 @@ def treatment_history(
     """§3.3-3.5 from the mapped episodes to the lines of therapy."""
     kept, excluded = _prepare(episodes, today, profile)
     conditioning = [e for e in kept if e.drug_class == DrugClass.CONDITIONING]
-    kept = [e for e in kept if e.drug_class != DrugClass.CONDITIONING]
-    transplant_courses, unused = autologous_transplants(
-        conditioning, [t for t in transplants if t.day <= today], profile
-    )
+    transplant_courses: list[TreatmentCourse] = []
+    unused: list[DrugEpisode] = []
+    if conditioning or transplants:
+        kept = [e for e in kept if e.drug_class != DrugClass.CONDITIONING]
+        transplant_courses, unused = autologous_transplants(
+            conditioning, [t for t in transplants if t.day <= today], profile
+        )
     excluded += [
         Exclusion(e.reference, f"not recognised as a WM treatment: {e.ingredient}") for e in unused
     ]

@@ -315,7 +315,10 @@ def says_high_dose(texts: list[str]) -> bool:
 
 
 def says_mobilisation(texts: list[str]) -> bool:
-    return any(_MOBILISATION.search(text) for text in texts)
+    return any(
+        ("mobili" in lowered or "priming" in lowered) and _MOBILISATION.search(lowered)
+        for lowered in (text.lower() for text in texts)
+    )
 
 
 _AUTOLOGOUS = re.compile(r"autologous", re.IGNORECASE)

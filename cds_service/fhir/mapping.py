@@ -151,6 +151,8 @@ class _UpperLimit:
 
     value: Decimal
     in_mg_dl: bool
+    # §3.1: an IgM ULN of the order of 200-300 mg/dL; known once per range when in mg/dL
+    plausible: bool = True
 
 
 def _upper_limit_of_normal(reference_ranges: list[Any]) -> _UpperLimit | None:
@@ -161,7 +163,9 @@ def _upper_limit_of_normal(reference_ranges: list[Any]) -> _UpperLimit | None:
         if high.unit is None and high.code is None:
             return _UpperLimit(Decimal(high.value), in_mg_dl=False)
         try:
-            return _UpperLimit(_quantity_mg_dl(high), in_mg_dl=True)
+            value = _quantity_mg_dl(high)
+            low, top = PLAUSIBLE_IGM_ULN_MG_DL
+            return _UpperLimit(value, in_mg_dl=True, plausible=low <= value <= top)
         except _Excluded:
             return None  # an unreadable range falls back to the default ULN, as the card says
     return None
@@ -189,10 +193,16 @@ def _lab_result(
     value = _quantity_mg_dl(quantity)
     if value < 0:
         raise _Excluded("negative value")
-    uln = _uln_mg_dl(limit, quantity) if series == Series.TOTAL_IGM else None
-    if uln is not None and not PLAUSIBLE_IGM_ULN_MG_DL[0] <= uln <= PLAUSIBLE_IGM_ULN_MG_DL[1]:
-        # "16 mg/dL, ULN 2.3 mg/dL" is 16 g/L mislabelled (§3.1)
-        raise _Excluded("reference range implies a different unit")
+    uln = None
+    if limit is not None and series == Series.TOTAL_IGM:
+        if limit.in_mg_dl:
+            uln, plausible = limit.value, limit.plausible
+        else:
+            uln = _uln_mg_dl(limit, quantity)
+            plausible = PLAUSIBLE_IGM_ULN_MG_DL[0] <= uln <= PLAUSIBLE_IGM_ULN_MG_DL[1]
+        if not plausible:
+            # "16 mg/dL, ULN 2.3 mg/dL" is 16 g/L mislabelled (§3.1)
+            raise _Excluded("reference range implies a different unit")
     comparator = quantity.comparator  # one of <, <=, >=, > (checked when read)
     when = _observation_when(observation)
     moment = _moment(when, "date")
@@ -204,7 +214,7 @@ def _lab_result(
         day=moment.date() if isinstance(moment, dt.datetime) else moment,
         value_mg_dl=value,
         comparator=str(comparator) if comparator is not None else None,
-        uln_mg_dl=uln if uln is not None and uln > 0 else None,
+        uln_mg_dl=uln,
         code=code,
         drawn_at=moment if isinstance(moment, dt.datetime) else None,
     )
@@ -428,58 +438,43 @@ def _concept_name(concept: Any) -> str | None:
 
 
 def _medication_named(resource: Any, medications: dict[str, Any]) -> _Named:
-    """§3.3: WM drugs by code, name or regimen acronym, in the record and its Medication."""
+    """§3.3: WM drugs by code, name or regimen acronym, in the record and its Medication
+    (contained, in the same Bundle); the texts read; the ATC codes; the record's name."""
     concept = resource.medicationCodeableConcept
+    found, texts = _concept_drugs(concept)
     atc = _concept_atc(concept)
     name = _concept_name(concept)
-    reference = resource.medicationReference
-    if reference is not None and reference.reference:
-        medication = _resolve_medication(resource, reference.reference, medications)
-        if medication is not None:
-            atc += _concept_atc(medication.code)
-            name = name or _concept_name(medication.code)
-    drugs = _medication_drugs(resource, medications)
-    texts = _medication_texts(resource, medications)
-    for text in texts:
-        drugs += [d for d in drugs_of_acronyms(text) if d not in drugs]
-    name = name or (reference.display if reference is not None else None) or ""
-    return _Named(drugs, texts, atc, name)
-
-
-def _medication_texts(resource: Any, medications: dict[str, Any]) -> list[str]:
-    _, texts = _concept_drugs(resource.medicationCodeableConcept)
-    reference = resource.medicationReference
-    if reference is not None and reference.reference:
-        medication = _resolve_medication(resource, reference.reference, medications)
-        if medication is not None:
-            texts += _concept_drugs(medication.code)[1]
-    return texts
-
-
-def _medication_drugs(resource: Any, medications: dict[str, Any]) -> list[WmDrug]:
-    found, texts = _concept_drugs(resource.medicationCodeableConcept)
+    # Texts that name drugs but are not the record's own (§3.3: acronyms and trial words
+    # are read in the record's and its Medication's code texts only).
+    extra_texts: list[str] = []
     reference = resource.medicationReference
     if reference is not None:
         if reference.display:
-            texts.append(reference.display)
+            extra_texts.append(reference.display)
         medication = _resolve_medication(resource, reference.reference, medications)
         if medication is not None:
             more, more_texts = _concept_drugs(medication.code)
             found += more
             texts += more_texts
+            atc += _concept_atc(medication.code)
+            name = name or _concept_name(medication.code)
             for ingredient in medication.ingredient or []:
                 more, more_texts = _concept_drugs(ingredient.itemCodeableConcept)
                 found += more
-                texts += more_texts
+                extra_texts += more_texts
                 if ingredient.itemReference is not None and ingredient.itemReference.display:
-                    texts.append(ingredient.itemReference.display)
+                    extra_texts.append(ingredient.itemReference.display)
         elif not reference.display and not found:
             raise _Excluded(
                 f"medication {reference.reference or '(no reference)'} could not be resolved"
             )
-    for text in texts:
+        name = name or reference.display
+    for text in (*texts, *extra_texts):
         found += drugs_named_in(text)
-    return list({drug.ingredient: drug for drug in found}.values())
+    for text in texts:
+        found += drugs_of_acronyms(text)
+    drugs = list({drug.ingredient: drug for drug in found}.values())
+    return _Named(drugs, texts, atc, name or "")
 
 
 def _resolve_medication(resource: Any, reference: str | None, medications: dict[str, Any]) -> Any:
@@ -594,6 +589,11 @@ def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -
         start, end = _administration_dates(resource)
     if end is not None and end < start:
         raise _Excluded(f"ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    # §3.5 transplant flags: read only where they can matter
+    mobilisation = says_mobilisation(named.texts)
+    conditioning = any(d.drug_class == DrugClass.CONDITIONING for d in drugs)
+    high_dose = conditioning and says_high_dose(named.texts)
+    beam = conditioning and any(names_beam(t) for t in named.texts)
     return [
         DrugEpisode(
             reference=reference,
@@ -605,9 +605,9 @@ def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -
             source=source,
             order_runs_to=runs_to,
             status=status,
-            mobilisation=says_mobilisation(named.texts),
-            high_dose=says_high_dose(named.texts),
-            beam=any(names_beam(t) for t in named.texts),
+            mobilisation=mobilisation,
+            high_dose=high_dose,
+            beam=beam,
         )
         for drug in drugs
     ]
