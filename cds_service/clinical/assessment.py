@@ -351,7 +351,9 @@ class _Assessor:
     # §3.6 plasmapheresis ----------------------------------------------------------------------
     def after_plasmapheresis(self, result: LabResult) -> bool:
         """§3.6: plasmapheresis-affected (a value drawn before that day's exchange is not)."""
-        return lowered_by_exchange(result, self.plasmaphereses, self.profile)
+        return bool(self.plasmaphereses) and lowered_by_exchange(
+            result, self.plasmaphereses, self.profile
+        )
 
     def plasmapheresis_between(self, first: date, last: date) -> bool:
         return any(first <= p.day <= last for p in self.plasmaphereses)

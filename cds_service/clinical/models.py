@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
+from functools import cached_property
 
 
 class Series(StrEnum):
@@ -270,7 +271,7 @@ class TherapyLine:
     # §3.5 rule 3: BTKi courses switched from within the class, with the switch day.
     switched: tuple[tuple[TreatmentCourse, date], ...] = ()
 
-    @property
+    @cached_property
     def regimen(self) -> tuple[str, ...]:
         """§3.5: the ingredients in order of course start, partner agents last, without
         switched-from courses."""
@@ -279,12 +280,12 @@ class TherapyLine:
             dict.fromkeys(course.ingredient for course in self.courses if id(course) not in gone)
         )
 
-    @property
+    @cached_property
     def main_courses(self) -> tuple[TreatmentCourse, ...]:
         """The courses that make the line (partner agents never do)."""
         return tuple(c for c in self.courses if c.drug_class != DrugClass.PARTNER)
 
-    @property
+    @cached_property
     def unrecognised(self) -> tuple[TreatmentCourse, ...]:
         """§3.3: courses of treatment the service cannot name."""
         return tuple(c for c in self.courses if c.drug_class == DrugClass.UNRECOGNISED)

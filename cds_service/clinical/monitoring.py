@@ -67,8 +67,8 @@ def monitoring_due(
     """§6 for a patient with evidence of WM: a reminder when no usable result (either series,
     plasmapheresis-affected or not, not held back) is dated within the interval."""
     state, interval = _state(assessment, profile, today)
-    usable = [v for v in assessment.usable_results if v.day <= today]
-    newest = max((v.day for v in usable), default=None)
+    usable = assessment.usable_results
+    newest = max((v.day for v in usable if v.day <= today), default=None)
     line = assessment.line
     starts = [day for day in (newest, line.start if line else None) if day is not None]
     reference = max(starts) if starts else None
@@ -88,7 +88,7 @@ def monitoring_due(
             days_since=days_since,
             **common,
         )
-    igm = _total_igm_due(usable, profile, today)
+    igm = _total_igm_due([v for v in usable if v.day <= today], profile, today)
     if igm is not None and state == MonitoringState.ON_THERAPY:
         return MonitoringDue(
             reason=MonitoringReason.TOTAL_IGM_DUE,

@@ -247,6 +247,14 @@ def drugs_of_acronyms(text: str) -> list[WmDrug]:
     ]
 
 
+def drugs_in_text(text: str) -> list[WmDrug]:
+    """Every WM drug a text names: by ingredient, brand name or regimen acronym (§3.3)."""
+    exact = _BY_NAME.get(text.strip().lower())
+    if exact is not None:
+        return [exact]  # the text is one drug's name ("rituximab"): nothing else to find
+    return drugs_named_in(text) + drugs_of_acronyms(text)
+
+
 def names_beam(text: str) -> bool:
     return any(match.lower() == "beam" for match in _ACRONYM_PATTERN.findall(text))
 

@@ -50,8 +50,7 @@ from ..clinical.valuesets import (
     combine_ife_readings,
     condition_kind,
     drug_by_code,
-    drugs_named_in,
-    drugs_of_acronyms,
+    drugs_in_text,
     immunofixation_text_readings,
     looks_anticancer,
     looks_investigational,
@@ -470,9 +469,7 @@ def _medication_named(resource: Any, medications: dict[str, Any]) -> _Named:
             )
         name = name or reference.display
     for text in (*texts, *extra_texts):
-        found += drugs_named_in(text)
-    for text in texts:
-        found += drugs_of_acronyms(text)
+        found += drugs_in_text(text)
     drugs = list({drug.ingredient: drug for drug in found}.values())
     return _Named(drugs, texts, atc, name or "")
 
