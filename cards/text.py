@@ -24,17 +24,22 @@ SERIES_NAMES = {Series.TOTAL_IGM: "IgM", Series.M_SPIKE: "M-spike"}
 
 # Characters that mean something in GitHub-flavoured markdown or in HTML (the CDS Hooks
 # sandbox renders raw HTML in `detail`).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+_MARKDOWN_SPECIAL = "\\`*_{}[]()#+!|~>-"
 _HTML_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
-_HTML_TABLE = str.maketrans(_HTML_SPECIAL)
+# One table does both: a markdown special gets a backslash, then HTML specials become
+# entities (">" becomes "\\&gt;", as escaping in two passes would make it).
+_ESCAPES = str.maketrans(
+    {
+        **_HTML_SPECIAL,
+        **{ch: "\\" + _HTML_SPECIAL.get(ch, ch) for ch in _MARKDOWN_SPECIAL},
+    }
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def escape_markdown(text: object) -> str:
     """Make text from the EHR inert in markdown and HTML, on one line."""
-    flat = _CONTROL.sub(" ", str(text))
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
-    return escaped.translate(_HTML_TABLE)
+    return _CONTROL.sub(" ", str(text)).translate(_ESCAPES)
 
 
 def category_label(category: Category) -> str:
