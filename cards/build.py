@@ -87,6 +87,21 @@ NOT_CHECKED = {
     "conditions": "Conditions could not be read: the WM diagnosis was not checked.",
     "patient": "The patient record could not be read (nothing here depends on it).",
 }
+# contract v3, "Incomplete is not complete": the server returned part of a search.
+NOT_ALL_RETURNED = {
+    "observations": "Some IgM results were not returned by the FHIR server: the category is "
+    "based on those that were, and a missing result could change it.",
+    "medicationStatements": "Some medication statements were not returned by the FHIR server: "
+    "the treatment history may be incomplete.",
+    "medicationRequests": "Some medication orders were not returned by the FHIR server: the "
+    "treatment history may be incomplete.",
+    "medicationAdministrations": "Some medication administrations (infusions) were not "
+    "returned by the FHIR server: the treatment history may be incomplete.",
+    "procedures": "Some procedures were not returned by the FHIR server: a plasmapheresis may "
+    "have been missed.",
+    "conditions": "Some conditions were not returned by the FHIR server: the WM diagnosis may "
+    "not have been seen.",
+}
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,7 @@ class CardContext:
     base_url: str  # absolute, no trailing slash: links to /caveats/<code>
     today: date
     unavailable: tuple[str, ...] = ()  # prefetch keys that could not be read
+    incomplete: tuple[str, ...] = ()  # of those, the keys the server returned in part
     unit: DisplayUnit = MG_DL
     smart_launch_url: str | None = None  # the trend app, when it is configured
 
@@ -436,7 +452,7 @@ def response_detail(assessment: Assessment, context: CardContext) -> str:
         ],
         excluded_more=max(0, len(excluded) - EXCLUDED_SHOWN),
         is_pd=is_pd,
-        not_checked=[NOT_CHECKED[key] for key in context.unavailable if key in NOT_CHECKED],
+        not_checked=not_checked(context),
         untreated_incomplete=(
             assessment.line is None and records_not_all_read(assessment, context.unavailable)
         ),
@@ -448,6 +464,19 @@ def _immunofixation(assessment: Assessment) -> str | None:
     if ife is None:
         return None
     return f"{ife.reading.value} ({day(ife.day)})"
+
+
+def not_checked(context: CardContext, only: tuple[str, ...] | None = None) -> list[str]:
+    """What could not be read, or was returned in part, one sentence per prefetch key (of
+    `only`, when given)."""
+    sentences = []
+    for key in context.unavailable:
+        if only is not None and key not in only:
+            continue
+        texts = NOT_ALL_RETURNED if key in context.incomplete else NOT_CHECKED
+        if key in texts:
+            sentences.append(texts[key])
+    return sentences
 
 
 # Cards -----------------------------------------------------------------------------------
@@ -636,6 +665,7 @@ def monitoring_card(
             unusable_count=due.unusable_count,
             unusable_since=day(due.unusable_since) if due.unusable_since else None,
             unusable_reason=escape_markdown(due.unusable_reason or ""),
+            not_checked=not_checked(context, only=("observations",)),
         ),
         "indicator": "info",
         "source": {

@@ -17,6 +17,7 @@ from .build import (
     DATA_INCOMPLETE,
     CardContext,
     caveat_link,
+    not_checked,
     override_reasons,
     render,
     topic,
@@ -25,6 +26,9 @@ from .suggestions import monitoring_igm_suggestion, serum_viscosity_suggestion
 from .text import SERIES_NAMES, DisplayUnit, day, escape_markdown
 
 EXTENSION_KEY = "wm-anti-cd20-order-check"
+# What the check itself reads besides the drafts (the evidence keys speak through
+# `diagnosis_unchecked`): a missing plasmapheresis or result is said on the card.
+ORDER_KEYS_READ = ("observations", "procedures")
 ORDER_OVERRIDES = (
     ("exchange-planned", "Plasmapheresis is done or planned before the antibody"),
     ("risk-accepted", "Flare risk weighed and accepted for this patient"),
@@ -116,6 +120,7 @@ def _warning_card(check: OrderCheck, context: CardContext, draft: str) -> dict[s
         ),
         "pre_exchange": check.rule == OrderRule.PRE_EXCHANGE_IGM_HIGH,
         "value": None,
+        "not_checked": not_checked(context, only=ORDER_KEYS_READ),
     }
     if value is not None:
         threshold = 4000 if value.series == Series.TOTAL_IGM else 3000
@@ -197,6 +202,7 @@ def _info_card(check: OrderCheck, context: CardContext, draft: str) -> dict[str,
             after_exchange=check.only_after_exchange,
             exchange=day(check.recent_plasmapheresis) if check.recent_plasmapheresis else None,
             unchecked=check.diagnosis_unchecked,
+            not_checked=not_checked(context, only=ORDER_KEYS_READ),
         ),
         "indicator": "info",
         "source": {

@@ -210,6 +210,9 @@ def response_summary(
     facts = _facts(assessment, series, today, unit)
     regimens = _regimen(assessment)
     notes = _notes(assessment, series, unit)
+    if "observations" in unavailable:
+        # contract v3: results the server did not return are said, never read as complete
+        notes.append((f"; some {series} results not returned", "; results incomplete"))
     long_notes = "".join(long for long, _ in notes)
     short_notes = "".join(short for _, short in notes)
     for notes_text in dict.fromkeys((long_notes, short_notes)):

@@ -225,7 +225,6 @@ def hook_request(
         "hookInstance": str(uuid.uuid4()),
         "context": {"userId": "Practitioner/doc-1", "patientId": patient},
         "prefetch": {
-            "patient": {"resourceType": "Patient", "id": patient},
             "observations": bundle(*(observations or [])),
             "medicationStatements": bundle(*(statements or [])),
             "medicationRequests": bundle(*(requests or [])),

@@ -244,7 +244,7 @@ def test_fhir_server_not_listed_for_the_issuer_is_never_contacted(make_app, tmp_
         ("{", "not valid JSON"),
         ('{"issuers": []}', "non-empty 'issuers'"),
         ('{"issuers": [{"jwks": {"keys": []}}]}', "needs 'iss'"),
-        ('{"issuers": [{"iss": "x"}]}', "needs 'jwks' or 'jwks_url'"),
+        ('{"issuers": [{"iss": "x"}]}', "needs 'jwks', 'jwks_url'"),
         (
             '{"issuers": [{"iss": "x", "jwks_url": "https://x/j", "algorithms": ["HS256"]}]}',
             "HS256 not allowed",
@@ -264,3 +264,86 @@ def test_malformed_issuers_file_stops_the_service(make_app, tmp_path, content, m
         load_trusted_issuers(path)
     with pytest.raises(ConfigError):
         make_app(trusted_issuers=path)
+
+
+# contract v3, CDS Hooks conformance ---------------------------------------------------------
+
+
+def test_aud_as_an_array_holding_the_url_called_is_accepted(secured):
+    assert post(secured, token(aud=[BASE + SERVICE])).status_code == 200
+    assert post(secured, token(aud=["https://other.example/x", BASE + SERVICE])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "aud",
+    [
+        ["https://attacker.example/cds-services/wm-igm-response"],
+        [],
+        [BASE + SERVICE + "/"],
+        [[BASE + SERVICE]],
+        [BASE + SERVICE, 7],
+    ],
+)
+def test_aud_arrays_without_the_url_called_are_refused(secured, aud):
+    assert post(secured, token(aud=aud)).status_code == 401
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(secured, scheme):
+    response = secured.post(
+        SERVICE, json=hook_request(), headers={"Authorization": f"{scheme} {token()}"}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("value", ["Basic abc", "Bearer", "Bearer ", "Bearerx abc", ""])
+def test_other_schemes_and_empty_tokens_are_refused(secured, value):
+    response = secured.post(SERVICE, json=hook_request(), headers={"Authorization": value})
+    assert response.status_code == 401
+
+
+def _serve_jwks(server, path, *keys):
+    server.expect_request(path).respond_with_json({"keys": list(keys)})
+    return server.url_for(path)
+
+
+def test_several_jwks_urls_per_issuer(make_app, tmp_path, fhir):
+    first = _serve_jwks(fhir, "/a/jwks.json", public_jwk(EC_KEY, "a-1", "ES384"))
+    second = _serve_jwks(fhir, "/b/jwks.json", public_jwk(OTHER_KEY, "b-1", "ES384"))
+    path = tmp_path / "issuers.json"
+    path.write_text(json.dumps({"issuers": [{"iss": ISS, "jwks_urls": [first, second]}]}))
+    client = make_app(trusted_issuers=path).test_client()
+    assert post(client, token(kid="a-1", headers={"jku": first})).status_code == 200
+    assert post(client, token(key=OTHER_KEY, kid="b-1", headers={"jku": second})).status_code == 200
+    assert post(client, token(key=OTHER_KEY, kid="b-1")).status_code == 200  # no jku: any
+    # a key served at one URL is not taken from a token that names the other
+    assert post(client, token(kid="a-1", headers={"jku": second})).status_code == 401
+
+
+def test_jku_from_the_issuers_jku_list(make_app, tmp_path, fhir):
+    listed = _serve_jwks(fhir, "/listed/jwks.json", public_jwk(EC_KEY, "l-1", "ES384"))
+    unlisted = _serve_jwks(fhir, "/unlisted/jwks.json", public_jwk(EC_KEY, "u-1", "ES384"))
+    fhir.expect_request("/jku-list.json").respond_with_json([listed])
+    path = tmp_path / "issuers.json"
+    entry = {"iss": ISS, "jku_list_url": fhir.url_for("/jku-list.json")}
+    path.write_text(json.dumps({"issuers": [entry]}))
+    client = make_app(trusted_issuers=path).test_client()
+    assert post(client, token(kid="l-1", headers={"jku": listed})).status_code == 200
+    assert post(client, token(kid="u-1", headers={"jku": unlisted})).status_code == 401
+    assert post(client, token(kid="l-1")).status_code == 401  # no jku, no registered URL
+    # the list is read once and cached: a second token does not fetch it again
+    list_reads = [r for r, _ in fhir.log if r.path == "/jku-list.json"]
+    assert len(list_reads) == 1
+    assert post(client, token(kid="l-1", headers={"jku": listed})).status_code == 200
+    assert len([r for r, _ in fhir.log if r.path == "/jku-list.json"]) == 1
+
+
+def test_an_unreadable_jku_list_lets_no_new_jku_in(make_app, tmp_path, fhir):
+    listed = _serve_jwks(fhir, "/listed/jwks.json", public_jwk(EC_KEY, "l-1", "ES384"))
+    fhir.expect_request("/jku-list.json").respond_with_data("down", status=503)
+    path = tmp_path / "issuers.json"
+    entry = {"iss": ISS, "jku_list_url": fhir.url_for("/jku-list.json")}
+    path.write_text(json.dumps({"issuers": [entry]}))
+    client = make_app(trusted_issuers=path).test_client()
+    assert post(client, token(kid="l-1", headers={"jku": listed})).status_code == 401
+    assert not [r for r, _ in fhir.log if r.path == "/listed/jwks.json"]  # never contacted

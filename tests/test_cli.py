@@ -35,7 +35,7 @@ def test_malformed_issuers_file_stops_start_up(tmp_path, monkeypatch, capsys):
     path.write_text('{"issuers": [{"iss": "https://ehr.example.org"}]}')
     monkeypatch.setenv("CDS_TRUSTED_ISSUERS", str(path))
     assert serve_main(["--port", "0"]) == 2
-    assert "needs 'jwks' or 'jwks_url'" in capsys.readouterr().err
+    assert "needs 'jwks', 'jwks_url'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

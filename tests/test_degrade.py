@@ -15,7 +15,6 @@ from cards.build import NOT_CHECKED
 SERVICE = "/cds-services/wm-igm-response"
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "32-pd-then-fall.json"
 TYPES = {
-    "patient": "Patient",
     "observations": "Observation",
     "medicationStatements": "MedicationStatement",
     "medicationRequests": "MedicationRequest",
@@ -31,8 +30,6 @@ def serve_fixture(fhir, failing_type):
     prefetch = request.pop("prefetch")
     for key, resource_type in TYPES.items():
         path = f"/fhir/{resource_type}"
-        if key == "patient":
-            path += f"/{request['context']['patientId']}"
         if resource_type == failing_type:
             fhir.expect_request(path).respond_with_response(
                 Response('{"resourceType": "OperationOutcome"}', status=500)
@@ -51,7 +48,7 @@ def the_response_card(response):
 
 
 @pytest.mark.parametrize(
-    "key", ["patient", "medicationRequests", "medicationAdministrations", "procedures"]
+    "key", ["conditions", "medicationRequests", "medicationAdministrations", "procedures"]
 )
 def test_a_failing_resource_type_is_named_and_the_rest_still_answers(fhir, make_app, key):
     client = make_app(allow_as_of=True).test_client()

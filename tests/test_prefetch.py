@@ -27,7 +27,8 @@ def fhir_json(document, status=200):
 def serve_patient(
     server, observations=(), statements=(), requests_=(), procedures=(), administrations=()
 ):
-    """Answer the six prefetch queries for patient p1, checking the bearer token."""
+    """Answer the prefetch searches for patient p1, checking the bearer token and that the
+    patient is named as a typed reference (contract v3)."""
     seen = []
 
     def handler(request: Request) -> Response:
@@ -35,9 +36,7 @@ def serve_patient(
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return fhir_json({"resourceType": "OperationOutcome"}, 401)
         resource_type = request.path.rsplit("/", 2)[-1]
-        if request.path.endswith("/Patient/p1"):
-            return fhir_json({"resourceType": "Patient", "id": "p1"})
-        assert request.args.get("patient") == "p1"
+        assert request.args.get("patient") == "Patient/p1"
         content = {
             "Observation": observations,
             "MedicationStatement": statements,
@@ -47,7 +46,6 @@ def serve_patient(
         }[resource_type]
         return fhir_json(bundle(*content))
 
-    server.expect_request("/fhir/Patient/p1").respond_with_handler(handler)
     for resource_type in (
         "Observation",
         "MedicationStatement",
@@ -88,8 +86,12 @@ def test_all_keys_fetched_with_bearer_token(fhir, client):
     response = client.post(SERVICE, json=no_prefetch_request(fhir))
     assert response.status_code == 200, response.get_json()
     assert assessment(response)["category"] == "PR"
-    assert len(seen) == 6
+    assert len(seen) == 5  # no Patient read: the cards do not use it (contract v3)
     observation_query = next(r for r in seen if r.path.endswith("/Observation"))
+    # contract v3: every value percent-encoded, so that no proxy sees a "//" or a "|"
+    assert observation_query.query_string.decode().startswith(
+        "patient=Patient%2Fp1&code=http%3A%2F%2Floinc.org%7C2472-9,http%3A%2F%2Floinc.org%7C33358-3,"
+    )
     assert observation_query.args["code"].split(",") == [
         "http://loinc.org|2472-9",
         "http://loinc.org|33358-3",
@@ -104,7 +106,7 @@ def test_only_missing_keys_are_fetched(fhir, client):
     seen = serve_patient(fhir, statements=[statement("m1", "zanubrutinib", 0)])
     request = no_prefetch_request(fhir)
     given = hook_request([igm("o1", -5, 5100), igm("o2", 360, 2233)])["prefetch"]
-    request["prefetch"] = {"patient": given["patient"], "observations": given["observations"]}
+    request["prefetch"] = {"observations": given["observations"]}
     response = client.post(SERVICE, json=request)
     assert response.status_code == 200
     assert assessment(response)["category"] == "PR"

@@ -33,7 +33,6 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
     assert service["title"] and service["description"]
     assert "90 days before" in service["usageRequirements"]
     assert service["prefetch"] == {
-        "patient": "Patient/{{context.patientId}}",
         "observations": "Observation?patient={{context.patientId}}&code=http://loinc.org|2472-9,"
         "http://loinc.org|33358-3,http://loinc.org|51435-6,http://loinc.org|25700-6,"
         "http://loinc.org|3128-6&_sort=-date&_count=500",
@@ -46,7 +45,7 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
         ),
     }
     assert service["prefetch"] == PREFETCH_TEMPLATES
-    # contract "Order check": patient, observations (the same template) and procedures; v3:
+    # contract "Order check": observations (the same template) and procedures; v3:
     # conditions and the medication history, for evidence of WM
     for order_id, hook in (
         ("wm-anti-cd20-order-check", "order-sign"),
@@ -57,7 +56,6 @@ def test_discovery_lists_the_service_with_contract_prefetch(client):
         assert order["prefetch"] == {
             key: service["prefetch"][key]
             for key in (
-                "patient",
                 "observations",
                 "procedures",
                 "conditions",
@@ -193,6 +191,43 @@ def test_body_over_the_limit_is_413(make_app):
 def test_unknown_request_members_are_tolerated(client):
     request = hook_request(extension={"com.example.x": {"a": 1}}, somethingNew=True)
     assert client.post(SERVICE, json=request).status_code == 200
+
+
+def _founding_card(response):
+    assert response.status_code == 200, response.get_json()
+    (card,) = [c for c in response.get_json()["cards"] if "wm-igm-assessment" in c["extension"]]
+    return card["extension"]["wm-igm-assessment"]
+
+
+FOUNDING = ([igm("o1", -5, 5100), igm("o2", 360, 2233)], [statement("m1", "zanubrutinib", 0)])
+
+
+def test_optional_fields_sent_as_null_are_absent(client):
+    # contract v3: some clients send optional members as JSON null
+    request = hook_request(*FOUNDING, fhirServer=None, fhirAuthorization=None, extension=None)
+    request["context"]["encounterId"] = None
+    assert _founding_card(client.post(SERVICE, json=request))["category"] == "PR"
+
+
+def test_a_required_field_sent_as_null_is_named(client):
+    request = hook_request(*FOUNDING)
+    request["context"]["patientId"] = None
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 400
+    assert outcome_text(response) == "context: 'patientId' is required"
+
+
+@pytest.mark.parametrize("token_type", ["Bearer", "bearer", "BEARER"])
+def test_the_token_type_is_case_insensitive(client, token_type):
+    request = hook_request(*FOUNDING, fhirServer="https://ehr.example.org/fhir")
+    request["fhirAuthorization"] = {
+        "access_token": "abc",
+        "token_type": token_type,
+        "expires_in": 300,
+        "scope": "patient/Observation.rs",
+        "subject": "wm-igm-cds",
+    }
+    assert _founding_card(client.post(SERVICE, json=request))["category"] == "PR"
 
 
 def test_null_prefetch_means_no_data(client):

@@ -233,7 +233,7 @@ def test_the_412_is_the_same_whatever_went_wrong_upstream(setup, fhir):
         "alg-object",
         "kid-list",
         "ec-kid-with-rs384",
-        "aud-array",
+        "aud-array-foreign",
         "exp-huge",
         "exp-string",
         "jti-object",
@@ -352,7 +352,7 @@ def test_secrets_and_patient_data_reach_no_log_and_no_error_body(setup, fhir):
     bodies.append(call(setup, request))
     # a prefetch value that is an array holding the patient
     request = founding_request()
-    request["prefetch"]["patient"] = [patient]
+    request["prefetch"]["procedures"] = [patient]
     bodies.append(call(setup, request))
     # a client's OperationOutcome with the patient's name in it, and no FHIR server: for the
     # required key (412) and for another (the answer degrades)

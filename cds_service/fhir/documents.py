@@ -183,3 +183,58 @@ def resource_members(resource: Resource | dict[str, Any]) -> dict[str, Any] | No
     except ValueError:
         return None
     return document if isinstance(document, dict) else None
+
+
+# FHIR R4 IssueSeverity codes that mean a search did not return all it should have; warnings
+# and information are not (contract.md, "Incomplete is not complete").
+_INCOMPLETE_SEVERITIES = frozenset({"error", "fatal"})
+_OUTCOME = b"OperationOutcome"
+
+
+def reports_error(bundle: dict[str, Any]) -> bool:
+    """Whether a searchset page carries an `OperationOutcome` entry of severity error or
+    fatal (CDS Hooks 2.0: services SHOULD check prefetched data for them). Only a resource
+    whose text names the type is parsed."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return False
+    for entry in entries:
+        resource = entry.get("resource") if type(entry) is dict else None
+        if resource is None:
+            continue
+        if type(resource) is Raw:
+            if _OUTCOME not in bytes(resource):
+                continue
+            resource = resource_members(resource)
+        if _is_error_outcome(resource):
+            return True
+    return False
+
+
+def _is_error_outcome(resource: Any) -> bool:
+    if not isinstance(resource, dict) or resource.get("resourceType") != "OperationOutcome":
+        return False
+    issues = resource.get("issue")
+    return isinstance(issues, list) and any(
+        isinstance(issue, dict) and issue.get("severity") in _INCOMPLETE_SEVERITIES
+        for issue in issues
+    )
+
+
+def declared_total(bundle: dict[str, Any]) -> int | None:
+    """A searchset's `total` (how many resources match), when it gives a valid one."""
+    total = bundle.get("total")
+    return total if type(total) is int and total >= 0 else None
+
+
+def incompleteness(
+    first_page: dict[str, Any], resources: list[Resource], errors: bool
+) -> str | None:
+    """contract.md, "Incomplete is not complete": why a search read to its end is still
+    incomplete (an error outcome, or a `total` above what was read), or None."""
+    if errors:
+        return "the FHIR server reported an error in the search"
+    total = declared_total(first_page)
+    if total is not None and total > len(resources):
+        return f"the search reported {total} results and returned {len(resources)}"
+    return None

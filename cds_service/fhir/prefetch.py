@@ -20,8 +20,16 @@ from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client import FhirClient, FhirFetchError
-from .documents import Resource, as_resource, bundle_resources, next_link
+from .client import FhirClient, FhirFetchError, SearchResult
+from .documents import (
+    Resource,
+    as_resource,
+    bundle_resources,
+    incompleteness,
+    next_link,
+    reports_error,
+)
+from .search import search_query
 
 # After the deadline, fetches whose sockets were shut end within moments; this bounds the wait.
 _CLEANUP_SECONDS = 2.0
@@ -55,17 +63,11 @@ class Prefetch:
     truncated_keys: list[str] = field(default_factory=list)
     # Keys that could not be had at all (contract v2, "Degrade, don't go blank").
     unavailable: list[str] = field(default_factory=list)
+    # Keys read to their end that the server said are incomplete (contract v3, "Incomplete
+    # is not complete"), with why: their resources are used, and the key is also listed in
+    # `unavailable`, so that nothing reads them as complete.
+    incomplete: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # why, for the log
-
-
-def render_template(template: str, context: dict[str, Any]) -> str:
-    """Fill `{{context.x}}` tokens. Ids were checked against the FHIR id pattern on entry."""
-    query = template
-    for name in ("patientId", "encounterId", "userId"):
-        token = f"{{{{context.{name}}}}}"
-        if token in query:
-            query = query.replace(token, str(context.get(name, "")))
-    return query
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,20 @@ def _plan(
     work: list[_Work] = []
     for key, template in templates.items():
         if key not in given or _is_outcome(given[key]):
-            work.append(_Work(key, query=render_template(template, request["context"])))
+            work.append(_Work(key, query=search_query(template, request["context"])))
             continue
         value = given[key]
         if value is None:
             prefetch.resources[key] = []
         elif value.get("resourceType") == "Bundle":
-            prefetch.resources[key] = bundle_resources(value)
+            resources = bundle_resources(value)
+            prefetch.resources[key] = resources
             if next_link(value):
                 work.append(_Work(key, bundle=value))
+            else:
+                _note_incomplete(
+                    prefetch, key, incompleteness(value, resources, reports_error(value))
+                )
         else:
             resource = as_resource(value)
             prefetch.resources[key] = [] if resource is None else [resource]
@@ -147,12 +154,13 @@ def complete_prefetch(
             elif future.exception() is not None:
                 _give_up(prefetch, item, f"{item.key}: {_describe(future.exception())}")
             else:
-                resources, truncated = future.result()
-                prefetch.resources[item.key] = resources
+                result = future.result()
+                prefetch.resources[item.key] = result.resources
                 if item.bundle is None:
                     prefetch.fetched_keys.append(item.key)
-                if truncated:
+                if result.truncated:
                     prefetch.truncated_keys.append(item.key)
+                _note_incomplete(prefetch, item.key, result.incomplete)
     finally:
         # End everything this call started: shut its sockets, then let its threads finish.
         for future in futures:
@@ -190,15 +198,20 @@ def _why_missing(request: Mapping[str, Any], key: str) -> str:
     return f"{key}: not sent"
 
 
-def _fetch(client: FhirClient, item: _Work) -> tuple[list[Resource], bool]:
+def _note_incomplete(prefetch: Prefetch, key: str, why: str | None) -> None:
+    if why is not None:
+        prefetch.incomplete[key] = why
+        prefetch.unavailable.append(key)
+        prefetch.problems.append(f"{key}: {why}")
+
+
+def _fetch(client: FhirClient, item: _Work) -> SearchResult:
     if item.bundle is not None:
-        result = client.page_through(item.bundle)
-        return result.resources, result.truncated
+        return client.page_through(item.bundle)
     document = client.get_json(item.query or "")
     if document["resourceType"] == "OperationOutcome":
         raise FhirFetchError("the FHIR server answered with an OperationOutcome")
     if document["resourceType"] != "Bundle":
         resource = as_resource(document)
-        return ([] if resource is None else [resource]), False
-    result = client.page_through(document)
-    return result.resources, result.truncated
+        return SearchResult([] if resource is None else [resource], truncated=False)
+    return client.page_through(document)

@@ -16,7 +16,6 @@ _OBSERVATION_CODES = ",".join(
 )
 
 PREFETCH_TEMPLATES: dict[str, str] = {
-    "patient": "Patient/{{context.patientId}}",
     "observations": (
         "Observation?patient={{context.patientId}}"
         f"&code={_OBSERVATION_CODES}&_sort=-date&_count=500"
@@ -31,6 +30,9 @@ PREFETCH_TEMPLATES: dict[str, str] = {
     ),
 }
 
+# The SMART app reads what the patient-view service reads, and the Patient for its banner
+# (minimum necessary: the CDS services do not ask for the Patient, contract v3).
+TREND_READS: dict[str, str] = {**PREFETCH_TEMPLATES, "patient": "Patient/{{context.patientId}}"}
 
 USAGE_REQUIREMENTS = (
     "Needs the patient's serum IgM (LOINC 2472-9) or M-spike (33358-3, 51435-6) results back "
@@ -70,12 +72,11 @@ class ServiceDefinition:
         }
 
 
-# contract.md "Order check": patient, observations (the same template) and procedures; v3:
-# and, for evidence of WM, conditions and the medication history.
+# contract.md "Order check": observations (the same template) and procedures; v3: and, for
+# evidence of WM, conditions and the medication history.
 ORDER_PREFETCH = {
     key: PREFETCH_TEMPLATES[key]
     for key in (
-        "patient",
         "observations",
         "procedures",
         "conditions",

@@ -34,9 +34,9 @@ from ..fhir.patient_banner import patient_banner
 from ..fhir.prefetch import Prefetch, complete_prefetch
 from ..store.issued_cards import IssuedCards
 from ..store.sql import SqlStore, StoreUnavailable, normalise_timestamp
-from .discovery import HOOK, SERVICE_ID, SERVICES, ServiceDefinition
+from .discovery import HOOK, SERVICE_ID, SERVICES, TREND_READS, ServiceDefinition
 from .draft_orders import read_draft_orders
-from .validation import InvalidBody, check_prefetch_values, validate
+from .validation import InvalidBody, check_prefetch_values, validate, without_nulls
 
 # clinical-rules.md §3.7: the prefetch keys evidence of WM is read from.
 EVIDENCE_KEYS = (
@@ -167,6 +167,7 @@ class CdsHooksService:
         """
         definition = SERVICES[service_id]
         stats = stats if stats is not None else CallStats()
+        request = without_nulls("request", request)
         if isinstance(request, dict):
             hook = request.get("hook")
             stats.hook = hook if isinstance(hook, str) and hook in _HOOKS else None
@@ -197,7 +198,7 @@ class CdsHooksService:
     def _read_patient(
         self,
         request: dict[str, Any],
-        definition: ServiceDefinition,
+        templates: dict[str, str],
         stats: CallStats,
         allowed_fhir_servers: tuple[str, ...] | None,
     ) -> tuple[PatientRecord, Prefetch]:
@@ -207,7 +208,7 @@ class CdsHooksService:
         try:
             prefetch = complete_prefetch(
                 request,
-                definition.prefetch,
+                templates,
                 self._client_factory(request, allowed_fhir_servers),
                 self._resources.get(),
             )
@@ -230,13 +231,14 @@ class CdsHooksService:
         return record, prefetch
 
     def _context(
-        self, request: dict[str, Any], base_url: str, today: date, unavailable: list[str]
+        self, request: dict[str, Any], base_url: str, today: date, prefetch: Prefetch
     ) -> CardContext:
         return CardContext(
             request["context"]["patientId"],
             base_url,
             today,
-            tuple(unavailable),
+            tuple(prefetch.unavailable),
+            tuple(prefetch.incomplete),
             DISPLAY_UNITS[self.settings.display_unit],
             f"{base_url}/smart/launch" if self.settings.smart_client_id else None,
         )
@@ -250,13 +252,15 @@ class CdsHooksService:
         stats: CallStats,
         allowed_fhir_servers: tuple[str, ...] | None,
     ) -> list[dict[str, Any]]:
-        record, prefetch = self._read_patient(request, definition, stats, allowed_fhir_servers)
+        record, prefetch = self._read_patient(
+            request, definition.prefetch, stats, allowed_fhir_servers
+        )
         assessment = assess_response(record, self.profile, today)
         stats.excluded = len(assessment.excluded)
         if not _speaks_for(assessment, record, prefetch.unavailable):
             return []
         due = monitoring_due(assessment, self.profile, today)
-        context = self._context(request, base_url, today, prefetch.unavailable)
+        context = self._context(request, base_url, today, prefetch)
         return build_cards(assessment, due, context, self.profile)
 
     def trend(
@@ -272,12 +276,11 @@ class CdsHooksService:
             "fhirAuthorization": {"access_token": access_token, "token_type": "Bearer"},
             "prefetch": {},
         }
-        definition = SERVICES[SERVICE_ID]
         stats = CallStats()
-        record, prefetch = self._read_patient(request, definition, stats, (fhir_server,))
+        record, prefetch = self._read_patient(request, TREND_READS, stats, (fhir_server,))
         assessment = assess_response(record, self.profile, today)
         due = monitoring_due(assessment, self.profile, today)
-        context = self._context(request, base_url, today, prefetch.unavailable)
+        context = self._context(request, base_url, today, prefetch)
         cards = build_cards(assessment, due, context, self.profile)
         banner = patient_banner(prefetch.resources.get("patient", []), patient_id)
         return TrendView(assessment, record, cards, tuple(prefetch.unavailable), context, banner)
@@ -298,7 +301,9 @@ class CdsHooksService:
         stats.excluded = len(drafts.excluded)
         if not drafts.anti_cd20 and not drafts.unidentified:
             return []
-        record, prefetch = self._read_patient(request, definition, stats, allowed_fhir_servers)
+        record, prefetch = self._read_patient(
+            request, definition.prefetch, stats, allowed_fhir_servers
+        )
         # contract v3: the info cards need evidence of WM (clinical-rules.md §3.7); when a key
         # it depends on could not be read, they say the diagnosis was not checked.
         evidence: bool | None = assess_response(record, self.profile, today).wm_evidence
@@ -313,9 +318,7 @@ class CdsHooksService:
             unidentified=bool(drafts.unidentified),
         )
         draft = (drafts.references or drafts.unidentified)[0]
-        return build_order_cards(
-            check, self._context(request, base_url, today, prefetch.unavailable), draft
-        )
+        return build_order_cards(check, self._context(request, base_url, today, prefetch), draft)
 
     def _today(self, request: dict[str, Any], today: date) -> date:
         as_of = (request.get("extension") or {}).get(AS_OF_EXTENSION)
@@ -338,6 +341,7 @@ class CdsHooksService:
         return None
 
     def record_feedback(self, body: Any, service_id: str = SERVICE_ID) -> dict[str, Any]:
+        body = without_nulls("feedback", body)
         validate("feedback", body)
         for index, item in enumerate(body["feedback"]):
             try:

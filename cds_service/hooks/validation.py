@@ -168,6 +168,45 @@ def validate(name: str, document: Any) -> None:
     raise InvalidBody("(root): does not have an allowed form", location="(root)")
 
 
+# Members whose JSON `null` means "absent" (CDS Hooks: optional fields are omitted, but some
+# clients send null); a null prefetch *value* is different and keeps its meaning, "no data".
+_NULL_AS_ABSENT_IN = {
+    "request": ("context", "fhirAuthorization"),
+    "feedback": (),
+}
+
+
+def without_nulls(name: str, document: Any) -> Any:
+    """The document with optional members sent as `null` left out (at the top level and in
+    the objects `_NULL_AS_ABSENT_IN` names; for feedback, in each item and its override
+    reason). A required member sent as `null` is then reported as missing."""
+    if not isinstance(document, dict):
+        return document
+    cleaned = _no_nulls(document)
+    for member in _NULL_AS_ABSENT_IN[name]:
+        cleaned[member] = _no_nulls(cleaned.get(member))
+    if name == "feedback" and isinstance(cleaned.get("feedback"), list):
+        items = []
+        for item in cleaned["feedback"]:
+            item = _no_nulls(item)
+            if isinstance(item, dict) and "overrideReason" in item:
+                item["overrideReason"] = _no_nulls(item["overrideReason"])
+            items.append(item)
+        cleaned["feedback"] = items
+    return {key: value for key, value in cleaned.items() if value is not _ABSENT}
+
+
+_ABSENT = object()
+
+
+def _no_nulls(value: Any) -> Any:
+    if value is None:
+        return _ABSENT
+    if not isinstance(value, dict):
+        return value
+    return {key: item for key, item in value.items() if item is not None}
+
+
 def verdicts(name: str, document: Any) -> tuple[bool, bool]:
     """(compiled, reference) verdicts on a document, for the test that they agree."""
     return _compiled(name).is_valid(document), _validator(name).is_valid(document)

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from jwt import PyJWKClient, PyJWKSet
+from jwt import PyJWKSet
 
 from ..config import ConfigError
 from ..store.sql import SqlStore, StoreUnavailable
+from .issuer_keys import FetchedKeys, KeyFetchFailed
 
 # Asymmetric algorithms only: with HMAC the "public" key would be the signing secret.
 ALLOWED_ALGORITHMS = frozenset(
@@ -28,8 +29,6 @@ ALLOWED_ALGORITHMS = frozenset(
 )
 DEFAULT_ALGORITHMS = ("ES384", "RS384")  # CDS Hooks 2.0 recommends these
 CLOCK_SKEW_SECONDS = 60
-JWKS_CACHE_SECONDS = 300
-JWKS_TIMEOUT_SECONDS = 2
 
 
 # 9999-12-31T23:59:59Z: a time after it is no time (and would overflow the jti store).
@@ -52,7 +51,7 @@ _HEADER_TYPES: dict[str, tuple[type, ...]] = {
 }
 _CLAIM_TYPES: dict[str, tuple[type, ...]] = {
     "iss": (str,),
-    "aud": (str,),
+    "aud": (str, list),  # CDS Hooks 2.0: a string or an array of strings
     "exp": _NUMBER,
     "iat": _NUMBER,
     "nbf": _NUMBER,
@@ -72,6 +71,8 @@ def _check_types(
             raise AuthenticationFailed(f"{what} '{name}' has the wrong type")
         if isinstance(value, float) and not math.isfinite(value):
             raise AuthenticationFailed(f"{what} '{name}' is not a finite number")
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+            raise AuthenticationFailed(f"{what} '{name}' has the wrong type")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class TrustedIssuer:
     fhir_servers: tuple[str, ...]
     tenants: tuple[str, ...] = ()
     jwks: PyJWKSet | None = None
-    jwks_url: str | None = None
+    jwks_urls: tuple[str, ...] = ()  # registered JWK Set URLs (a `jku` may name any of them)
+    jku_list_url: str | None = None  # a JSON array of further allowed JWK Set URLs
 
     def allows_fhir_server(self, url: str) -> bool:
         return url.rstrip("/") in {server.rstrip("/") for server in self.fhir_servers}
@@ -92,6 +94,19 @@ def _strings(entry: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(f"{where}: '{name}' must be a list of strings")
     return tuple(value)
+
+
+def _http_urls(entry: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]:
+    """A URL (for `jwks_url`, `jku_list_url`) or a list of them (`jwks_urls`), each http(s)."""
+    value = entry.get(name)
+    if value is None:
+        return ()
+    urls = value if name.endswith("s") and isinstance(value, list) else [value]
+    for url in urls:
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            kind = "a list of http(s) URLs" if name.endswith("s") else "an http(s) URL"
+            raise ConfigError(f"{where}: '{name}' must be {kind}")
+    return tuple(urls)
 
 
 def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
@@ -121,13 +136,10 @@ def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
                 jwks = PyJWKSet.from_dict(entry["jwks"])
             except (jwt.PyJWKSetError, jwt.PyJWKError, TypeError, KeyError, ValueError) as error:
                 raise ConfigError(f"{at}: 'jwks' is not a usable JWK Set ({error})") from None
-        jwks_url = entry.get("jwks_url")
-        if jwks_url is not None and (
-            not isinstance(jwks_url, str) or not jwks_url.startswith(("https://", "http://"))
-        ):
-            raise ConfigError(f"{at}: 'jwks_url' must be an http(s) URL")
-        if jwks is None and jwks_url is None:
-            raise ConfigError(f"{at}: needs 'jwks' or 'jwks_url'")
+        jwks_urls = _http_urls(entry, "jwks_url", at) + _http_urls(entry, "jwks_urls", at)
+        (jku_list_url, *_) = _http_urls(entry, "jku_list_url", at) or (None,)
+        if jwks is None and not jwks_urls and jku_list_url is None:
+            raise ConfigError(f"{at}: needs 'jwks', 'jwks_url', 'jwks_urls' or 'jku_list_url'")
         if entry["iss"] in trusted:
             raise ConfigError(f"{at}: issuer {entry['iss']!r} is listed twice")
         trusted[entry["iss"]] = TrustedIssuer(
@@ -136,7 +148,8 @@ def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
             fhir_servers=_strings(entry, "fhir_servers", at),
             tenants=_strings(entry, "tenants", at),
             jwks=jwks,
-            jwks_url=jwks_url,
+            jwks_urls=tuple(dict.fromkeys(jwks_urls)),
+            jku_list_url=jku_list_url,
         )
     return trusted
 
@@ -145,16 +158,7 @@ class Authenticator:
     def __init__(self, issuers: dict[str, TrustedIssuer], seen: SqlStore) -> None:
         self.issuers = issuers
         self.seen = seen
-        self._jwk_clients = {
-            issuer.iss: PyJWKClient(
-                issuer.jwks_url,
-                cache_keys=True,
-                lifespan=JWKS_CACHE_SECONDS,
-                timeout=JWKS_TIMEOUT_SECONDS,
-            )
-            for issuer in issuers.values()
-            if issuer.jwks_url
-        }
+        self._fetched = FetchedKeys()
 
     def authenticate(self, authorization: str | None, audience: str) -> TrustedIssuer:
         """The verified issuer, or AuthenticationFailed (never any other exception)."""
@@ -166,9 +170,10 @@ class Authenticator:
             raise AuthenticationFailed(f"verification failed ({type(error).__name__})") from None
 
     def _authenticate(self, authorization: str | None, audience: str) -> TrustedIssuer:
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # RFC 7235: any case
             raise AuthenticationFailed("no bearer token")
-        token = authorization.removeprefix("Bearer ").strip()
+        token = token.strip()
         try:
             header = jwt.get_unverified_header(token)
             claims = jwt.decode(token, options={"verify_signature": False})
@@ -181,7 +186,8 @@ class Authenticator:
         issuer = self.issuers.get(claims.get("iss"))  # 1. issuer known
         if issuer is None:
             raise AuthenticationFailed("unknown issuer")
-        if claims.get("aud") != audience:  # 2. a single string equal to the URL called
+        aud = claims.get("aud")  # 2. the URL called, or an array holding it
+        if aud != audience and not (isinstance(aud, list) and audience in aud):
             raise AuthenticationFailed("aud is not the URL called")
         self._check_times(claims)  # 3. exp / iat
         if issuer.tenants and claims.get("tenant") not in issuer.tenants:  # 4. tenant
@@ -232,20 +238,30 @@ class Authenticator:
         algorithm = header.get("alg")
         if algorithm not in ALLOWED_ALGORITHMS or algorithm not in issuer.algorithms:
             raise AuthenticationFailed(f"algorithm {algorithm!r} not allowed")
-        jku = header.get("jku")
-        if jku is not None and jku != issuer.jwks_url:
-            raise AuthenticationFailed("jku is not the issuer's registered JWKS URL")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AuthenticationFailed("no kid")
-        if issuer.jwks is not None:
+        jku = header.get("jku")
+        if jku is not None and not self._jku_allowed(issuer, jku):
+            raise AuthenticationFailed("jku is not one of the issuer's JWKS URLs")
+        if issuer.jwks is not None:  # keys written into the issuer file come first
             for key in issuer.jwks.keys:
                 if key.key_id == kid:
                     return key
-        client = self._jwk_clients.get(issuer.iss)
-        if client is not None:
+        urls: tuple[str, ...] = issuer.jwks_urls if jku is None else (jku,)
+        problems = []
+        for url in urls:
             try:
-                return client.get_signing_key(kid)
-            except jwt.PyJWKClientError as error:
-                raise AuthenticationFailed(f"kid not found at the JWKS URL ({error})") from None
+                return self._fetched.signing_key(url, kid)
+            except KeyFetchFailed as error:
+                problems.append(str(error))
+        if problems:
+            raise AuthenticationFailed(f"kid not found at the JWKS URL ({'; '.join(problems)})")
         raise AuthenticationFailed("unknown kid")
+
+    def _jku_allowed(self, issuer: TrustedIssuer, jku: str) -> bool:
+        if jku in issuer.jwks_urls:
+            return True
+        if issuer.jku_list_url is None:
+            return False
+        return jku in self._fetched.jku_list(issuer.jku_list_url)
