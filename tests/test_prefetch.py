@@ -300,3 +300,108 @@ def test_absolute_subject_on_another_server_is_another_patient(fhir, client):
     assert {"reference": "Observation/x1", "reason": "its patient cannot be identified"} in result[
         "excluded"
     ]
+
+
+# contract v3, "Incomplete is not complete" -------------------------------------------------
+
+FOUNDING_RESULTS = (igm("o1", -5, 5100), igm("o2", 360, 2233))
+
+
+def outcome_entry(severity):
+    return {
+        "resource": {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": severity, "code": "incomplete", "diagnostics": "x"}],
+        },
+        "search": {"mode": "outcome"},
+    }
+
+
+def response_card(response):
+    assert response.status_code == 200, response.get_json()
+    return next(c for c in response.get_json()["cards"] if "wm-igm-assessment" in c["extension"])
+
+
+@pytest.mark.parametrize("severity", ["error", "fatal"])
+def test_an_error_outcome_in_a_prefetched_search_is_said(client, severity):
+    request = hook_request(list(FOUNDING_RESULTS), [statement("m1", "zanubrutinib", 0)])
+    request["prefetch"]["observations"]["entry"].append(outcome_entry(severity))
+    card = response_card(client.post(SERVICE, json=request))
+    assessment = card["extension"]["wm-igm-assessment"]
+    assert assessment["unavailable"] == ["observations"]
+    assert assessment["category"] == "PR"  # what was read still counts, and is qualified
+    assert card["summary"].endswith("; some IgM results not returned")
+    assert "Some IgM results were not returned by the FHIR server" in card["detail"]
+
+
+@pytest.mark.parametrize("severity", ["warning", "information"])
+def test_warning_and_information_outcomes_are_ignored(client, severity):
+    request = hook_request(list(FOUNDING_RESULTS), [statement("m1", "zanubrutinib", 0)])
+    request["prefetch"]["observations"]["entry"].append(outcome_entry(severity))
+    card = response_card(client.post(SERVICE, json=request))
+    assert "unavailable" not in card["extension"]["wm-igm-assessment"]
+    assert "not returned" not in card["summary"]
+
+
+def test_a_total_above_the_entries_without_a_next_link_is_incomplete(client):
+    request = hook_request(list(FOUNDING_RESULTS), [statement("m1", "zanubrutinib", 0)])
+    request["prefetch"]["observations"]["total"] = 40
+    request["prefetch"]["medicationStatements"]["total"] = 600
+    card = response_card(client.post(SERVICE, json=request))
+    assessment = card["extension"]["wm-igm-assessment"]
+    assert assessment["unavailable"] == ["observations", "medicationStatements"]
+    assert "Some medication statements were not returned" in card["detail"]
+
+
+def test_a_total_at_or_below_the_entries_is_complete(client):
+    request = hook_request(list(FOUNDING_RESULTS), [statement("m1", "zanubrutinib", 0)])
+    request["prefetch"]["observations"]["total"] = 1  # e.g. an included resource
+    card = response_card(client.post(SERVICE, json=request))
+    assert "unavailable" not in card["extension"]["wm-igm-assessment"]
+
+
+def test_an_incomplete_treatment_search_never_reads_as_untreated(client):
+    request = hook_request(list(FOUNDING_RESULTS))
+    request["prefetch"]["medicationStatements"]["total"] = 5
+    card = response_card(client.post(SERVICE, json=request))
+    assert card["summary"].startswith("IgM trend, treatment records could not all be read")
+    assert "no WM treatment found" not in card["summary"]
+
+
+def test_a_fetched_search_with_a_short_total_or_an_error_outcome_is_incomplete(fhir, client):
+    def observations(request):
+        document = bundle(*FOUNDING_RESULTS)
+        document["total"] = 3  # a server that stops without a next link
+        return fhir_json(document)
+
+    def statements(request):
+        document = bundle(statement("m1", "zanubrutinib", 0))
+        document["entry"].append(outcome_entry("error"))
+        return fhir_json(document)
+
+    fhir.expect_request("/fhir/Observation").respond_with_handler(observations)
+    fhir.expect_request("/fhir/MedicationStatement").respond_with_handler(statements)
+    for resource_type in ("MedicationRequest", "MedicationAdministration", "Procedure"):
+        fhir.expect_request(f"/fhir/{resource_type}").respond_with_json(bundle())
+    fhir.expect_request("/fhir/Condition").respond_with_json(bundle())
+    card = response_card(client.post(SERVICE, json=no_prefetch_request(fhir)))
+    assessment = card["extension"]["wm-igm-assessment"]
+    assert sorted(assessment["unavailable"]) == ["medicationStatements", "observations"]
+    assert assessment["category"] == "PR"
+    assert "some IgM results not returned" in card["summary"]
+
+
+def test_an_error_outcome_on_a_later_page_is_incomplete(fhir, client):
+    second = bundle(FOUNDING_RESULTS[1])
+    second["entry"].append(outcome_entry("error"))
+    fhir.expect_request("/fhir/page-2").respond_with_json(second)
+    request = hook_request(
+        [FOUNDING_RESULTS[0]], [statement("m1", "zanubrutinib", 0)], fhirServer=base(fhir)
+    )
+    request["prefetch"]["observations"] = bundle(
+        FOUNDING_RESULTS[0], next_url=fhir.url_for("/fhir/page-2")
+    )
+    card = response_card(client.post(SERVICE, json=request))
+    assessment = card["extension"]["wm-igm-assessment"]
+    assert assessment["unavailable"] == ["observations"]
+    assert assessment["category"] == "PR"

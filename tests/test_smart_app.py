@@ -338,9 +338,10 @@ def test_a_state_too_long_for_a_cookie_is_refused_in_words():
 # A FHIR server that fails ----------------------------------------------------------------------
 
 
-def _failing_ehr(fhir, failing: set[str]) -> None:
+def _failing_ehr(fhir, failing: set[str], short: frozenset[str] = frozenset()) -> None:
     """pytest-httpserver as an EHR that launches at once and whose `failing` searches
-    answer 500; the observations are E1's."""
+    answer 500, and whose `short` searches give a total above their entries; the
+    observations are E1's."""
     from werkzeug import Request, Response
 
     base = fhir.url_for("/fhir")
@@ -376,7 +377,10 @@ def _failing_ehr(fhir, failing: set[str]) -> None:
             entries = statements["entry"]
         else:
             entries = []
-        text = json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": entries})
+        document = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+        if kind in short:
+            document["total"] = len(entries) + 10
+        text = json.dumps(document)
         return Response(text.replace(patient, "p1"), content_type="application/fhir+json")
 
     fhir.expect_request("/fhir/.well-known/smart-configuration").respond_with_handler(configuration)
@@ -386,8 +390,10 @@ def _failing_ehr(fhir, failing: set[str]) -> None:
     assert base
 
 
-def launch_at_failing_ehr(service, fhir, failing: set[str]) -> requests.Response:
-    _failing_ehr(fhir, failing)
+def launch_at_failing_ehr(
+    service, fhir, failing: set[str], short: frozenset[str] = frozenset()
+) -> requests.Response:
+    _failing_ehr(fhir, failing, short)
     Today.day = date(2025, 1, 12)
     return requests.get(
         f"{service.url}/smart/launch",
@@ -411,6 +417,15 @@ def test_a_fhir_server_that_fails_for_medications_says_what_could_not_be_read(se
     text = text_of(response)
     assert "Could not be read from the EHR: medication orders, medication administrations" in text
     assert "Partial response (PR)" in text  # what could be read is still shown
+
+
+def test_a_search_returned_in_part_is_said_on_the_page(service, fhir):
+    response = launch_at_failing_ehr(service, fhir, set(), short=frozenset({"Observation"}))
+    assert response.status_code == 200
+    text = text_of(response)
+    assert "Returned only in part by the EHR's FHIR server: laboratory results" in text
+    assert "some IgM results not returned" in text
+    assert "Could not be read from the EHR" not in text
 
 
 def test_the_banner_names_only_the_launched_patient():

@@ -94,6 +94,7 @@ class TrendView:
     unavailable: tuple[str, ...]
     context: CardContext
     banner: str | None = None  # the patient's name and birth date, to confirm who this is
+    incomplete: tuple[str, ...] = ()  # of `unavailable`, the keys the server returned in part
 
 
 class _PerProcess:
@@ -283,7 +284,15 @@ class CdsHooksService:
         context = self._context(request, base_url, today, prefetch)
         cards = build_cards(assessment, due, context, self.profile)
         banner = patient_banner(prefetch.resources.get("patient", []), patient_id)
-        return TrendView(assessment, record, cards, tuple(prefetch.unavailable), context, banner)
+        return TrendView(
+            assessment,
+            record,
+            cards,
+            tuple(prefetch.unavailable),
+            context,
+            banner,
+            tuple(prefetch.incomplete),
+        )
 
     def _order_check(
         self,

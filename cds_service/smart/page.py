@@ -120,7 +120,10 @@ def render_trend(view: TrendView, profile: CriteriaProfile, today: date) -> str:
             distances=_distances(assessment, profile, unit),
             rows=_rows(assessment, unit),
             excluded=assessment.excluded,
-            unavailable=[KEY_NAMES.get(key, key) for key in view.unavailable],
+            unavailable=[
+                KEY_NAMES.get(key, key) for key in view.unavailable if key not in view.incomplete
+            ],
+            incomplete=[KEY_NAMES.get(key, key) for key in view.incomplete],
             patient_id=view.context.patient_id,
             banner=view.banner,
             today=today.isoformat(),
