@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 CRITERIA_PROFILES = ("iwwm6", "iwwm6-strict", "iwwm6-trial")
-# SMART App Launch 2.0 scopes: the EHR launch, and read access to what the rules read.
+# SMART App Launch 2.0 scopes: the EHR launch, and read access to what the app reads (contract
+# v3: no `openid fhirUser` unless configured; a launcher with no Practitioner to pick loops on
+# its login page when asked for them).
 DEFAULT_SMART_SCOPES = (
-    "launch openid fhirUser patient/Patient.rs patient/Observation.rs "
+    "launch patient/Patient.rs patient/Observation.rs "
     "patient/MedicationStatement.rs patient/MedicationRequest.rs "
     "patient/MedicationAdministration.rs patient/Procedure.rs patient/Medication.rs "
     "patient/Condition.rs"

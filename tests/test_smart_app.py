@@ -440,3 +440,18 @@ def test_the_banner_names_only_the_launched_patient():
     assert patient_banner([jane], "p1") == "Jane Doe, born 1950-01-02"
     assert patient_banner([jane], "p2") is None
     assert patient_banner([{**jane, "name": [{"text": "x\u0000y"}], "birthDate": 5}], "p1") is None
+
+
+def test_the_default_scopes_are_what_the_app_reads():
+    # contract v3: `launch` and `patient/<Type>.rs` for each type read; no openid fhirUser
+    from cds_service.config import DEFAULT_SMART_SCOPES
+    from cds_service.hooks.discovery import TREND_READS
+
+    scopes = DEFAULT_SMART_SCOPES.split()
+    assert scopes[0] == "launch" and "openid" not in scopes and "fhirUser" not in scopes
+    read = {template.split("?")[0].split("/")[0] for template in TREND_READS.values()}
+    # Medication: a medicationReference is read as Medication/{id} (contract v3)
+    assert {scope.removeprefix("patient/").removesuffix(".rs") for scope in scopes[1:]} == {
+        *read,
+        "Medication",
+    }

@@ -107,9 +107,17 @@ def test_authorize_refuses_by_redirecting_with_an_error(ehr, changes, error):
     assert authorize(ehr, **changes)["error"] == error
 
 
-def test_the_fhir_api_needs_a_token_for_that_patient(ehr):
+def test_reads_without_a_token_are_served_and_a_sent_token_is_checked(ehr):
+    # contract v3: the sandbox reads its FHIR server without a token, from the same base URL
     bare = requests.get(f"{ehr.url}/fhir/Observation", params={"patient": PATIENT}, timeout=30)
-    assert bare.status_code == 401
+    assert bare.status_code == 200 and bare.json()["total"] > 0
+    forged = requests.get(
+        f"{ehr.url}/fhir/Observation",
+        params={"patient": PATIENT},
+        headers={"Authorization": "Bearer not-one-of-its-tokens"},
+        timeout=30,
+    )
+    assert forged.status_code == 401
     token = exchange(ehr, authorize(ehr)["code"]).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     other = requests.get(
@@ -120,6 +128,20 @@ def test_the_fhir_api_needs_a_token_for_that_patient(ehr):
     )
     assert other.status_code == 403
     assert requests.get(f"{ehr.url}/fhir/metadata", timeout=30).status_code == 200
+
+
+def test_the_capability_statement_advertises_the_oauth_uris(ehr):
+    capability = requests.get(f"{ehr.url}/fhir/metadata", timeout=30).json()
+    (security,) = [rest["security"] for rest in capability["rest"]]
+    (uris,) = [e for e in security["extension"] if e["url"].endswith("/oauth-uris")]
+    endpoints = {e["url"]: e["valueUri"] for e in uris["extension"]}
+    configuration = requests.get(
+        f"{ehr.url}/fhir/.well-known/smart-configuration", timeout=30
+    ).json()
+    assert endpoints == {
+        "authorize": configuration["authorization_endpoint"],
+        "token": configuration["token_endpoint"],
+    }
 
 
 def test_the_sandbox_launch_call_returns_a_launch_id(ehr):
@@ -146,7 +168,11 @@ def test_console_script_with_smart():
         base = line.split()[3]
         config = requests.get(f"{base}/.well-known/smart-configuration", timeout=30)
         assert config.status_code == 200
-        assert requests.get(f"{base}/Observation?patient={PATIENT}", timeout=30).status_code == 401
+        assert "test tool for loopback" in process.stdout.readline()
+        assert requests.get(f"{base}/Observation?patient={PATIENT}", timeout=30).status_code == 200
+        forged = {"Authorization": "Bearer forged"}
+        answer = requests.get(f"{base}/Observation?patient={PATIENT}", headers=forged, timeout=30)
+        assert answer.status_code == 401
     finally:
         process.terminate()
         process.wait(timeout=30)

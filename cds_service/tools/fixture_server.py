@@ -6,8 +6,11 @@ and search by patient (and code) for the prefetch templates' resource types, by 
 by `POST _search`, with searchset Bundles and paging. It is a test tool, not a FHIR server
 for patient data: without `--smart` it serves every resource to anyone who asks.
 
-With `--smart` it is also a SMART App Launch simulator (`tools/smart_simulator.py`), and its FHIR
-API then answers only with an access token it issued, for that token's patient.
+With `--smart` it is also a SMART App Launch simulator (`tools/smart_simulator.py`): it
+advertises its endpoints in `.well-known/smart-configuration` and, for older clients, as the
+`oauth-uris` extension of its CapabilityStatement; its FHIR API still answers reads without a
+token (as the CDS Hooks sandbox makes them), and a request with a token is served only that
+token's patient.
 """
 
 from __future__ import annotations
@@ -90,6 +93,32 @@ def _effective(resource: dict[str, Any]) -> str:
     )
 
 
+# SMART App Launch 1.0's CapabilityStatement extension, which older clients (the CDS Hooks
+# sandbox among them) still read to find the authorization server.
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
+def _smart_security(endpoints: dict[str, str]) -> dict[str, Any]:
+    return {
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ]
+            }
+        ],
+        "extension": [
+            {
+                "url": OAUTH_URIS,
+                "extension": [{"url": name, "valueUri": url} for name, url in endpoints.items()],
+            }
+        ],
+    }
+
+
 def create_fixture_app(directory: Path, smart: bool = False) -> Flask:
     store = load_resources(directory)
     app = Flask(__name__)
@@ -103,11 +132,25 @@ def create_fixture_app(directory: Path, smart: bool = False) -> Flask:
                 return resource_id
             return subject_patient_id(resource, None) or ""
 
-        SmartSimulator(set(store.get("Patient", {})), owner).register(app)
+        simulator = SmartSimulator(set(store.get("Patient", {})), owner)
+        simulator.register(app)
 
     @app.get("/fhir/metadata")
     def metadata() -> Response:
         search = [{"name": "patient", "type": "reference"}, {"name": "code", "type": "token"}]
+        rest: dict[str, Any] = {
+            "mode": "server",
+            "resource": [
+                {
+                    "type": name,
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": search,
+                }
+                for name in SEARCHABLE
+            ],
+        }
+        if smart:
+            rest["security"] = _smart_security(simulator.endpoints())
         return _fhir(
             {
                 "resourceType": "CapabilityStatement",
@@ -117,19 +160,7 @@ def create_fixture_app(directory: Path, smart: bool = False) -> Flask:
                 "fhirVersion": "4.0.1",
                 "format": ["json"],
                 "software": {"name": "cds-fixture-server"},
-                "rest": [
-                    {
-                        "mode": "server",
-                        "resource": [
-                            {
-                                "type": name,
-                                "interaction": [{"code": "read"}, {"code": "search-type"}],
-                                "searchParam": search,
-                            }
-                            for name in SEARCHABLE
-                        ],
-                    }
-                ],
+                "rest": [rest],
             }
         )
 
@@ -237,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     smart = " with a SMART launch simulator" if args.smart else ""
     print(
         f"FHIR base URL: http://{args.host}:{server.server_port}/fhir ({count} resources){smart}",
+        flush=True,
+    )
+    print(
+        "A test tool for loopback: it serves every fixture resource to anyone who asks"
+        + (", with or without a token, and approves every launch" if args.smart else ""),
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):

@@ -5,9 +5,11 @@ browser: `{base}/fhir/.well-known/smart-configuration`; an authorize endpoint th
 at once and redirects back with a code (or with `error=access_denied` for a `launch` that is
 no fixture patient); a token endpoint that checks the PKCE verifier (S256) and returns an
 opaque token whose `patient` is the `launch` value; and `POST {base}/fhir/_services/smart/Launch`,
-the call the CDS Hooks sandbox makes before it opens a `smart` card link. The FHIR API then
-requires one of its tokens and serves only that token's patient. Test tool: codes and
-tokens live in memory, and it approves everyone.
+the call the CDS Hooks sandbox makes before it opens a `smart` card link. Its FHIR API
+answers reads without a token, as the plain fixture server does (the CDS Hooks sandbox reads
+its FHIR server without one, and uses one base URL for its reads, the Launch call and `iss`);
+a request that sends a token must send one of its own, and is then served only that token's
+patient. Test tool for loopback: codes and tokens live in memory, and it approves everyone.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ class SmartSimulator:
 
     def _base(self) -> str:
         return request.host_url.rstrip("/")
+
+    def endpoints(self) -> dict[str, str]:
+        base = self._base()
+        return {
+            "authorize": f"{base}/smart/authorize",
+            "token": f"{base}/smart/token",
+        }
 
     def configuration(self) -> Response:
         base = self._base()
@@ -169,7 +178,10 @@ class SmartSimulator:
             return None
         if request.method == "OPTIONS":
             return None
-        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        authorization = request.headers.get("Authorization")
+        if authorization is None:
+            return None  # contract v3: anonymous reads, as the sandbox makes them
+        scheme, _, token = authorization.partition(" ")
         with self._lock:
             grant = self.tokens.get(token) if scheme.lower() == "bearer" else None
         if grant is None or grant["expires"] < time.monotonic():
