@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run test lint clean browser bench postgres
+.PHONY: install run test lint clean browser bench postgres fhir-server
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -51,5 +51,20 @@ postgres:
 	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
+# Medplum's FHIR server (pinned in tests/medplum/package-lock.json) for the tests of the fetch
+# path against a server nobody here wrote (they skip without it; CI requires it). Medplum 4
+# needs Node.js 20.19 or newer: the machine's Node 20, not Debian's nodejs 18.
+MEDPLUM := tests/medplum
+fhir-server: $(MEDPLUM)/node_modules/.installed
+
+$(MEDPLUM)/node_modules/.installed: $(MEDPLUM)/package.json $(MEDPLUM)/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  echo "make fhir-server: Node.js 20.19 or newer with npm is needed (Medplum 4)"; exit 2; }
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' || { \
+	  echo "make fhir-server: Node.js $$(node --version) is too old; Medplum 4 needs 20.19 or newer"; \
+	  exit 2; }
+	cd $(MEDPLUM) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis $(MEDPLUM)/node_modules

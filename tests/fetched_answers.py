@@ -34,9 +34,7 @@ def comparable(body: dict[str, Any], skipped: set[str]) -> list[Any]:
     found: list[Any] = []
     for card in body["cards"]:
         extension = card.get("extension") or {}
-        assessment = extension.get("wm-igm-assessment") or extension.get(
-            "wm-anti-cd20-order-check"
-        )
+        assessment = extension.get("wm-igm-assessment") or extension.get("wm-anti-cd20-order-check")
         if assessment is not None:
             assessment = {k: v for k, v in assessment.items() if k not in skipped}
             kept = [e for e in assessment.pop("excluded", []) if e["reason"] != ANOTHER_PATIENT]

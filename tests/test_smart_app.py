@@ -176,6 +176,9 @@ def test_a_patient_without_igm_is_told_so(service, ehr):
     response = launched(service, ehr, "17-no-wm-data")
     assert "No IgM or M-spike result could be used" in text_of(response)
     assert "<svg" not in response.text
+    # clinical-rules.md §3.7: no card (not even a monitoring reminder) without evidence of WM
+    assert "No evidence of Waldenström macroglobulinemia in this record" in text_of(response)
+    assert "monitoring due" not in text_of(response)
 
 
 def test_values_left_out_are_listed_with_why(service, ehr):

@@ -282,7 +282,10 @@ class CdsHooksService:
         assessment = assess_response(record, self.profile, today)
         due = monitoring_due(assessment, self.profile, today)
         context = self._context(request, base_url, today, prefetch)
-        cards = build_cards(assessment, due, context, self.profile)
+        # clinical-rules.md §3.7: the page shows the course, but no card for a patient the
+        # service would not speak for (it says why instead).
+        speaks = _speaks_for(assessment, record, prefetch.unavailable)
+        cards = build_cards(assessment, due, context, self.profile) if speaks else []
         banner = patient_banner(prefetch.resources.get("patient", []), patient_id)
         return TrendView(
             assessment,
