@@ -184,27 +184,22 @@ def without_nulls(name: str, document: Any) -> Any:
         return document
     cleaned = _no_nulls(document)
     for member in _NULL_AS_ABSENT_IN[name]:
-        cleaned[member] = _no_nulls(cleaned.get(member))
+        if isinstance(cleaned.get(member), dict):
+            cleaned[member] = _no_nulls(cleaned[member])
     if name == "feedback" and isinstance(cleaned.get("feedback"), list):
         items = []
         for item in cleaned["feedback"]:
-            item = _no_nulls(item)
-            if isinstance(item, dict) and "overrideReason" in item:
-                item["overrideReason"] = _no_nulls(item["overrideReason"])
+            if isinstance(item, dict):  # anything else is left for the schema to refuse
+                item = _no_nulls(item)
+                if isinstance(item.get("overrideReason"), dict):
+                    item["overrideReason"] = _no_nulls(item["overrideReason"])
             items.append(item)
         cleaned["feedback"] = items
-    return {key: value for key, value in cleaned.items() if value is not _ABSENT}
+    return cleaned
 
 
-_ABSENT = object()
-
-
-def _no_nulls(value: Any) -> Any:
-    if value is None:
-        return _ABSENT
-    if not isinstance(value, dict):
-        return value
-    return {key: item for key, item in value.items() if item is not None}
+def _no_nulls(members: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in members.items() if value is not None}
 
 
 def verdicts(name: str, document: Any) -> tuple[bool, bool]:
