@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from cds_service.clinical.assessment import displayed_percent
@@ -61,6 +61,12 @@ class DisplayUnit:
 
     def figure(self, value_mg_dl: Decimal) -> str:
         return mg_dl(value_mg_dl * self.per_mg_dl)
+
+    def level(self, value_mg_dl: Decimal) -> str:
+        """A derived level (a threshold, a distance): to a whole mg/dL, as results are shown
+        ('2791.25' is 2791; in g/L, 27.91)."""
+        whole = value_mg_dl.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        return self.figure(whole)
 
     def result(self, result: LabResult) -> str:
         """'5100', '<25', '>7000': safe in markdown mid-line (a comparator is never at the

@@ -458,3 +458,12 @@ def test_the_default_scopes_are_what_the_app_reads():
         *read,
         "Medication",
     }
+
+
+def test_derived_levels_are_shown_as_the_cards_show_values(service, ehr):
+    # contract v3: E1's nadir 2233 gives a progression line at 1.25 x 2233 = 2791.25 mg/dL;
+    # the page shows whole mg/dL, as the cards do, never a fraction of one.
+    response = launched(service, ehr, "01-e1-zanubrutinib-pr")
+    assert "2791.25" not in response.text and "558.25" not in response.text
+    assert "PD 2791" in response.text or "progression line (2791 mg/dL" in text_of(response)
+    assert "558 mg/dL below the progression line (2791 mg/dL" in text_of(response)

@@ -106,3 +106,43 @@ def test_screenshots_at_400_and_1200_px(service, ehr, tmp_path, width):
     keep = os.environ.get("SMART_SCREENSHOTS")
     if keep:
         shutil.copy(shot, os.path.join(keep, shot.name))
+
+
+def test_the_sandbox_sequence_against_one_smart_fixture_server(service, ehr, tmp_path):
+    """The CDS Hooks sandbox's own sequence (read in its source) against one
+    `cds-fixture-server --smart` (contract v3): it reads its FHIR server without a token for
+    the prefetch, calls the service, asks the same base URL for a launch id, then opens the
+    link with `launch` and `iss` appended as they are (not URL-encoded)."""
+    name = "01-e1-zanubrutinib-pr"
+    patient, day = patient_and_day(name)
+    Today.day = day
+    fhir = f"{ehr.url}/fhir"
+    discovery = requests.get(f"{service.url}/cds-services", timeout=60).json()
+    (entry,) = [s for s in discovery["services"] if s["hook"] == "patient-view"]
+    prefetch = {}
+    for key, template in entry["prefetch"].items():
+        query = template.replace("{{context.patientId}}", patient)
+        answer = requests.get(f"{fhir}/{query}", timeout=60)  # no Authorization header
+        assert answer.status_code == 200, (key, answer.text[:300])
+        prefetch[key] = answer.json()
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "fhirServer": fhir,
+        "context": {"userId": "Practitioner/COREPRACTITIONER1", "patientId": patient},
+        "prefetch": prefetch,
+        "extension": {"wm-igm-as-of": day.isoformat()},
+    }
+    answer = requests.post(f"{service.url}/cds-services/wm-igm-response", json=request, timeout=60)
+    assert answer.status_code == 200, answer.text[:500]
+    card = answer.json()["cards"][0]
+    assert card["extension"]["wm-igm-assessment"]["category"] == "PR"
+    (link,) = [x for x in card["links"] if x["type"] == "smart"]
+    launch_id = requests.post(
+        f"{fhir}/_services/smart/Launch",
+        json={"launchUrl": link["url"], "parameters": {"patient": patient, "appContext": ""}},
+        timeout=60,
+    ).json()["launch_id"]
+    url = f"{link['url']}?launch={launch_id}&iss={fhir}"
+    dom = chromium(tmp_path, "--dump-dom", "--window-size=1200,1600", url)
+    assert 'id="chart-title-wide"' in dom and "Partial response (PR)" in dom, dom[:2000]

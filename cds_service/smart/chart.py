@@ -242,9 +242,9 @@ def build_chart(
         levels.append(
             Level(
                 y(level),
-                f"{label} ({unit.figure(level)} {unit.label})",
+                f"{label} ({unit.level(level)} {unit.label})",
                 kind,
-                f"{name} {unit.figure(level)}",
+                f"{name} {unit.level(level)}",
             )
         )
     levels = _spread(levels)

@@ -64,11 +64,11 @@ def _distances(assessment: Assessment, profile: CriteriaProfile, unit: DisplayUn
             continue
         gap = latest.value_mg_dl - level
         where = "above" if gap > 0 else "below" if gap < 0 else "at"
-        amount = f"{unit.figure(abs(gap))} {unit.label} " if gap else ""
+        amount = f"{unit.level(abs(gap))} {unit.label} " if gap else ""
         lines.append(
             f"Latest {unit.result(latest)} {unit.label} ({latest.day.isoformat()}) is "
             f"{amount}{where} the {label.split(':')[0].upper() if kind == 'pr' else 'progression'}"
-            f" line ({unit.figure(level)} {unit.label}; {label.split(': ', 1)[1]})."
+            f" line ({unit.level(level)} {unit.label}; {label.split(': ', 1)[1]})."
         )
     return lines
 
