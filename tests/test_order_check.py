@@ -166,3 +166,48 @@ def test_unknown_feedback_card_for_another_service_is_refused_for_unknown_servic
         ]
     }
     assert client.post("/cds-services/nope/feedback", json=feedback).status_code == 404
+
+
+def _searched(fhir_base_log):
+    return sorted({request.path.rsplit("/", 1)[-1] for request, _ in fhir_base_log})
+
+
+@pytest.mark.parametrize(
+    "name, fetched",
+    [
+        # a warning does not depend on evidence of WM: the medication history and the
+        # problem list are not read (minimum necessary)
+        ("38-order-high-igm", ["Observation", "Procedure"]),
+        # an info card does: they are read, and only then
+        (
+            "40-order-no-igm",
+            [
+                "Condition",
+                "MedicationAdministration",
+                "MedicationRequest",
+                "MedicationStatement",
+                "Observation",
+                "Procedure",
+            ],
+        ),
+    ],
+)
+def test_evidence_keys_are_fetched_only_for_an_info_card(client, fhir, name, fetched):
+    request = fixture(name)
+    given = request.pop("prefetch")
+    for key, resource_type in (
+        ("observations", "Observation"),
+        ("procedures", "Procedure"),
+        ("conditions", "Condition"),
+        ("medicationStatements", "MedicationStatement"),
+        ("medicationRequests", "MedicationRequest"),
+        ("medicationAdministrations", "MedicationAdministration"),
+    ):
+        fhir.expect_request(f"/fhir/{resource_type}").respond_with_json(given[key])
+    request["fhirServer"] = fhir.url_for("/fhir")
+    with_prefetch = client.post(SIGN, json={**request, "prefetch": given}).get_json()
+    response = client.post(SIGN, json=request)
+    assert response.status_code == 200
+    assert _searched(fhir.log) == fetched
+    summaries = [card["summary"] for card in response.get_json()["cards"]]
+    assert summaries == [card["summary"] for card in with_prefetch["cards"]] and summaries

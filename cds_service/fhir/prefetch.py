@@ -69,6 +69,17 @@ class Prefetch:
     incomplete: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # why, for the log
 
+    def merged_with(self, later: Prefetch) -> Prefetch:
+        """This call's keys and those of a later completion of other keys."""
+        return Prefetch(
+            {**self.resources, **later.resources},
+            self.fetched_keys + later.fetched_keys,
+            self.truncated_keys + later.truncated_keys,
+            self.unavailable + later.unavailable,
+            {**self.incomplete, **later.incomplete},
+            self.problems + later.problems,
+        )
+
 
 @dataclass(frozen=True)
 class _Work:

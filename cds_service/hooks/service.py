@@ -25,7 +25,7 @@ from ..clinical.assessment import assess_response
 from ..clinical.criteria import profile_named
 from ..clinical.models import Assessment, Exclusion, PatientRecord
 from ..clinical.monitoring import monitoring_due
-from ..clinical.order_check import check_anti_cd20_order
+from ..clinical.order_check import WARNING_RULES, check_anti_cd20_order
 from ..config import Settings
 from ..fhir.client import FhirClient
 from ..fhir.mapping import to_patient_record
@@ -202,9 +202,10 @@ class CdsHooksService:
         templates: dict[str, str],
         stats: CallStats,
         allowed_fhir_servers: tuple[str, ...] | None,
+        earlier: Prefetch | None = None,
     ) -> tuple[PatientRecord, Prefetch]:
         """The shared steps: prefetch (filling gaps from the FHIR server) -> FHIR parsing ->
-        internal models."""
+        internal models. `earlier`: keys already read in this call, read again with these."""
         started = time.perf_counter()
         try:
             prefetch = complete_prefetch(
@@ -214,7 +215,9 @@ class CdsHooksService:
                 self._resources.get(),
             )
         finally:
-            stats.fetch_seconds = time.perf_counter() - started
+            stats.fetch_seconds = (stats.fetch_seconds or 0) + time.perf_counter() - started
+        if earlier is not None:
+            prefetch = earlier.merged_with(prefetch)
         stats.fetched = prefetch.fetched_keys
         stats.unavailable = prefetch.unavailable
         stats.problems = prefetch.problems
@@ -313,22 +316,31 @@ class CdsHooksService:
         stats.excluded = len(drafts.excluded)
         if not drafts.anti_cd20 and not drafts.unidentified:
             return []
-        record, prefetch = self._read_patient(
-            request, definition.prefetch, stats, allowed_fhir_servers
-        )
-        # contract v3: the info cards need evidence of WM (clinical-rules.md §3.7); when a key
-        # it depends on could not be read, they say the diagnosis was not checked.
-        evidence: bool | None = assess_response(record, self.profile, today).wm_evidence
-        if not evidence and any(key in prefetch.unavailable for key in EVIDENCE_KEYS):
-            evidence = None
+        # The warnings do not depend on evidence of WM; the info cards do (contract v3), so
+        # the keys evidence is read from are fetched only when an info card would be given.
+        given = request.get("prefetch") or {}
+        first = {
+            k: t for k, t in definition.prefetch.items() if k not in EVIDENCE_KEYS or k in given
+        }
+        record, prefetch = self._read_patient(request, first, stats, allowed_fhir_servers)
+        ordered, unidentified = tuple(drafts.anti_cd20), bool(drafts.unidentified)
         check = check_anti_cd20_order(
-            record,
-            tuple(drafts.anti_cd20),
-            self.profile,
-            today,
-            evidence,
-            unidentified=bool(drafts.unidentified),
+            record, ordered, self.profile, today, True, unidentified=unidentified
         )
+        if check is not None and check.rule not in WARNING_RULES:
+            rest = {k: t for k, t in definition.prefetch.items() if k not in first}
+            if rest:
+                record, prefetch = self._read_patient(
+                    request, rest, stats, allowed_fhir_servers, earlier=prefetch
+                )
+            # When a key evidence depends on could not be read, the card says the diagnosis
+            # was not checked.
+            evidence: bool | None = assess_response(record, self.profile, today).wm_evidence
+            if not evidence and any(key in prefetch.unavailable for key in EVIDENCE_KEYS):
+                evidence = None
+            check = check_anti_cd20_order(
+                record, ordered, self.profile, today, evidence, unidentified=unidentified
+            )
         draft = (drafts.references or drafts.unidentified)[0]
         return build_order_cards(check, self._context(request, base_url, today, prefetch), draft)
 
