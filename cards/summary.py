@@ -27,6 +27,8 @@ UNTREATED_HEAD = "IgM trend, no WM treatment found"
 UNTREATED_INCOMPLETE_HEAD = "IgM trend, treatment records could not all be read"
 TREATMENT_KEYS = ("medicationStatements", "medicationRequests", "medicationAdministrations")
 NOT_RECOGNISED = "not recognised as a WM treatment"
+# A record naming its drug only by a Medication that could not be read (fhir.mapping).
+UNRESOLVED = "could not be resolved"
 WINDOW_WORDS = {
     WindowKind.BTKI_HOLD: ("BTK-inhibitor hold", "BTKi hold"),
     WindowKind.ANTI_CD20_FLARE: ("anti-CD20 flare window", "flare window"),
@@ -43,9 +45,11 @@ def treatment_incomplete(unavailable: tuple[str, ...]) -> bool:
 
 def records_not_all_read(assessment: Assessment, unavailable: tuple[str, ...]) -> bool:
     """contract: a treatment key could not be read, or a record was left out as not
-    recognised (§3.3): "no WM treatment found" would then say more than the data."""
+    recognised (§3.3) or because its Medication could not be read: "no WM treatment found"
+    would then say more than the data."""
     return treatment_incomplete(unavailable) or any(
-        e.reason.startswith(NOT_RECOGNISED) for e in assessment.excluded
+        e.reason.startswith(NOT_RECOGNISED) or e.reason.endswith(UNRESOLVED)
+        for e in assessment.excluded
     )
 
 

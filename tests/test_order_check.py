@@ -211,3 +211,42 @@ def test_evidence_keys_are_fetched_only_for_an_info_card(client, fhir, name, fet
     assert _searched(fhir.log) == fetched
     summaries = [card["summary"] for card in response.get_json()["cards"]]
     assert summaries == [card["summary"] for card in with_prefetch["cards"]] and summaries
+
+
+RITUXIMAB = {
+    "resourceType": "Medication",
+    "id": "m1",
+    "code": {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "121191",
+                "display": "rituximab",
+            }
+        ]
+    },
+}
+
+
+def test_a_draft_naming_its_drug_by_reference_is_resolved_by_a_read(client, fhir):
+    # contract v3: neither contained nor in draftOrders: read as Medication/{id}
+    request = fixture("87-e42-order-drug-unidentified")
+    fhir.expect_request("/fhir/Medication/m1").respond_with_json(RITUXIMAB)
+    request["fhirServer"] = fhir.url_for("/fhir")
+    unresolved = client.post(SIGN, json={k: v for k, v in request.items() if k != "fhirServer"})
+    assert (
+        unresolved.get_json()["cards"][0]["extension"]["wm-anti-cd20-order-check"]["rule"]
+        == "drug-unidentified"
+    )
+    (card,) = client.post(SIGN, json=request).get_json()["cards"]
+    check = card["extension"]["wm-anti-cd20-order-check"]
+    assert check["rule"] == "igm-missing" and check["drug"] == "rituximab"  # IgM 400 days old
+    assert [r.path for r, _ in fhir.log] == ["/fhir/Medication/m1"]
+
+
+def test_a_draft_whose_medication_read_fails_stays_unidentified(client, fhir):
+    request = fixture("87-e42-order-drug-unidentified")
+    fhir.expect_request("/fhir/Medication/m1").respond_with_data("down", status=503)
+    request["fhirServer"] = fhir.url_for("/fhir")
+    (card,) = client.post(SIGN, json=request).get_json()["cards"]
+    assert card["extension"]["wm-anti-cd20-order-check"]["rule"] == "drug-unidentified"

@@ -405,3 +405,81 @@ def test_an_error_outcome_on_a_later_page_is_incomplete(fhir, client):
     assessment = card["extension"]["wm-igm-assessment"]
     assert assessment["unavailable"] == ["observations"]
     assert assessment["category"] == "PR"
+
+
+# contract v3: a medicationReference the prefetch does not hold is read as Medication/{id} ---
+
+
+def by_reference(rid, reference, start=0):
+    record = statement(rid, "zanubrutinib", start)
+    del record["medicationCodeableConcept"]
+    record["medicationReference"] = {"reference": reference}
+    return record
+
+
+ZANUBRUTINIB = {
+    "resourceType": "Medication",
+    "id": "med-zanu",
+    "code": {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "2264794",
+                "display": "zanubrutinib 80 MG Oral Capsule",
+            }
+        ]
+    },
+}
+
+
+def test_a_medication_named_by_reference_is_read_from_the_fhir_server(fhir, client):
+    fhir.expect_request("/fhir/Medication/med-zanu").respond_with_json(ZANUBRUTINIB)
+    request = hook_request(
+        list(FOUNDING_RESULTS),
+        [by_reference("m1", "Medication/med-zanu")],
+        fhirServer=base(fhir),
+    )
+    assessment = response_card(client.post(SERVICE, json=request))["extension"]["wm-igm-assessment"]
+    assert assessment["category"] == "PR" and assessment["regimen"] == ["zanubrutinib"]
+    assert [r.path for r, _ in fhir.log] == ["/fhir/Medication/med-zanu"]
+
+
+def test_an_absolute_reference_on_the_same_server_is_read(fhir, client):
+    fhir.expect_request("/fhir/Medication/med-zanu").respond_with_json(ZANUBRUTINIB)
+    reference = f"{base(fhir)}/Medication/med-zanu"
+    request = hook_request(
+        list(FOUNDING_RESULTS), [by_reference("m1", reference)], fhirServer=base(fhir)
+    )
+    card = response_card(client.post(SERVICE, json=request))
+    assert card["extension"]["wm-igm-assessment"]["regimen"] == ["zanubrutinib"]
+
+
+@pytest.mark.parametrize("where", ["another server", "not found"])
+def test_a_medication_that_cannot_be_read_is_never_read_as_no_treatment(fhir, client, where):
+    fhir.expect_request("/fhir/Medication/med-zanu").respond_with_json(
+        {"resourceType": "OperationOutcome"}, status=404
+    )
+    reference = (
+        "https://other.example.org/fhir/Medication/med-zanu"
+        if where == "another server"
+        else "Medication/med-zanu"
+    )
+    request = hook_request(
+        list(FOUNDING_RESULTS), [by_reference("m1", reference)], fhirServer=base(fhir)
+    )
+    card = response_card(client.post(SERVICE, json=request))
+    assessment = card["extension"]["wm-igm-assessment"]
+    assert card["summary"].startswith("IgM trend, treatment records could not all be read")
+    assert any("could not be resolved" in e["reason"] for e in assessment["excluded"])
+    if where == "another server":
+        assert fhir.log == []  # the same id on another server is another resource
+
+
+def test_a_medication_in_the_prefetch_is_not_read_again(fhir, client):
+    request = hook_request(
+        list(FOUNDING_RESULTS), [by_reference("m1", "Medication/med-zanu")], fhirServer=base(fhir)
+    )
+    request["prefetch"]["medicationStatements"]["entry"].append({"resource": ZANUBRUTINIB})
+    card = response_card(client.post(SERVICE, json=request))
+    assert card["extension"]["wm-igm-assessment"]["regimen"] == ["zanubrutinib"]
+    assert fhir.log == []

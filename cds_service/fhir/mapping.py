@@ -9,7 +9,7 @@ is dropped silently and nothing is guessed. Resources that are simply not about 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -436,7 +436,10 @@ def _concept_name(concept: Any) -> str | None:
     return concept.text or (displays[0] if displays else None)
 
 
-def _medication_named(resource: Any, medications: dict[str, Any]) -> _Named:
+MedicationLookup = Callable[[str], Any]  # a Medication reference -> the read Medication
+
+
+def _medication_named(resource: Any, medications: MedicationLookup) -> _Named:
     """§3.3: WM drugs by code, name or regimen acronym, in the record and its Medication
     (contained, in the same Bundle); the texts read; the ATC codes; the record's name."""
     concept = resource.medicationCodeableConcept
@@ -474,7 +477,7 @@ def _medication_named(resource: Any, medications: dict[str, Any]) -> _Named:
     return _Named(drugs, texts, atc, name or "")
 
 
-def _resolve_medication(resource: Any, reference: str | None, medications: dict[str, Any]) -> Any:
+def _resolve_medication(resource: Any, reference: str | None, medications: MedicationLookup) -> Any:
     if not reference:
         return None
     if reference.startswith("#"):
@@ -482,8 +485,7 @@ def _resolve_medication(resource: Any, reference: str | None, medications: dict[
             return read_contained(resource.contained, reference[1:])
         except NotValidFhir as error:
             raise _Excluded(f"contained {reference}: {error}") from None
-    key = "Medication/" + reference.rsplit("Medication/", 1)[-1].split("/_history/")[0]
-    return medications.get(key)
+    return medications(reference)
 
 
 def _statement_dates(statement: Any) -> tuple[dt.date, dt.date | None]:
@@ -558,7 +560,9 @@ def _administration_dates(administration: Any) -> tuple[dt.date, dt.date]:
     raise _Excluded("no date (effectiveDateTime or effectivePeriod)")
 
 
-def map_medication(resource: Any, reference: str, medications: dict[str, Any]) -> list[DrugEpisode]:
+def map_medication(
+    resource: Any, reference: str, medications: MedicationLookup
+) -> list[DrugEpisode]:
     """One episode per WM ingredient (or one of unrecognised therapy, §3.3); [] when the
     record is not about WM treatment."""
     named = _medication_named(resource, medications)
@@ -699,7 +703,7 @@ def to_patient_record(parsed: ParsedResources) -> PatientRecord:
             *parsed.models("MedicationRequest"),
             *parsed.models("MedicationAdministration"),
         ],
-        lambda resource, reference: map_medication(resource, reference, parsed.medications),
+        lambda resource, reference: map_medication(resource, reference, parsed.medication),
         excluded,
     )
     procedures = _each(parsed.models("Procedure"), map_procedure, excluded)

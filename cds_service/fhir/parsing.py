@@ -21,6 +21,7 @@ from ..clinical.valuesets import LOINC_SYSTEM, OBSERVATION_CODES
 from . import strict_json
 from .documents import Resource, as_resource
 from .elements import RESOURCE_TYPES, ElementReader, Medication, NotValidFhir
+from .references import medication_id
 
 _PATIENT_REFERENCE = re.compile(
     r"(?:(?P<base>.+)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?"
@@ -34,11 +35,18 @@ class ParsedResources:
     (`fhir.elements`). Every relevant resource that has to be left out is in `excluded`
     once it has been read."""
 
-    medications: dict[str, Medication] = field(default_factory=dict)  # "Medication/id" -> model
+    medications: dict[str, Medication] = field(default_factory=dict)  # id -> model
+    fhir_server: str | None = None  # absolute references count only on this server
     excluded: list[Exclusion] = field(default_factory=list)
     other_patient_count: int = 0
     _reader: ElementReader = field(default_factory=ElementReader)
     _pending: dict[str, list[tuple[str, Resource]]] = field(default_factory=dict)
+
+    def medication(self, reference: str) -> Medication | None:
+        """The Medication a `Medication/{id}` reference names (relative, or absolute on the
+        request's own FHIR server), when the prefetch or a read held it."""
+        resource_id = medication_id(reference, self.fhir_server)
+        return None if resource_id is None else self.medications.get(resource_id)
 
     def models(self, resource_type: str) -> Iterator[tuple[str, Any]]:
         """(reference, model) pairs: the reference is how the card names the resource."""
@@ -215,7 +223,7 @@ def parse_resources(
 
     Medications are read at once (records refer to them); the rest when mapped.
     """
-    parsed = ParsedResources()
+    parsed = ParsedResources(fhir_server=fhir_server)
     sorter = _Sorter(fhir_server)
     for reference, head, resource in _candidates(keyed):
         resource_type = head.resourceType
@@ -224,7 +232,7 @@ def parse_resources(
         if resource_type == "Medication":
             model = parsed._validate(reference, resource, resource_type)
             if model is not None and model.id:
-                parsed.medications[f"Medication/{model.id}"] = model
+                parsed.medications[model.id] = model
             continue
         owner = sorter.owner(head)
         if owner is None:

@@ -15,7 +15,7 @@ empty, and the cards say what could not be checked.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +29,7 @@ from .documents import (
     next_link,
     reports_error,
 )
+from .references import medication_reads
 from .search import search_query
 
 # After the deadline, fetches whose sockets were shut end within moments; this bounds the wait.
@@ -125,14 +126,20 @@ def complete_prefetch(
     templates: Mapping[str, str],
     client_factory: Callable[[], FhirClient] | None,
     executor: Executor,
+    also_read: Iterable[str] = (),
 ) -> Prefetch:
-    """Return every key's resources, fetching missing keys concurrently.
+    """Return every key's resources, fetching missing keys concurrently, and the Medications
+    records name by reference that no key holds (`also_read`: more `Medication/{id}` to
+    read, for draft orders), under `MEDICATIONS_READ`.
 
     `client_factory` is None when no FHIR server may be used (none given, or not allowed).
     """
     prefetch = Prefetch()
     work = _plan(templates, request, prefetch)
-    if not work:
+    fhir_server = request.get("fhirServer")
+    if not work and (
+        client_factory is None or not medication_reads(prefetch.resources, fhir_server)
+    ):
         return prefetch
     if client_factory is None:
         required = [item for item in work if item.key in REQUIRED_KEYS]
@@ -172,6 +179,11 @@ def complete_prefetch(
                 if result.truncated:
                     prefetch.truncated_keys.append(item.key)
                 _note_incomplete(prefetch, item.key, result.incomplete)
+        reads = list(
+            dict.fromkeys([*also_read, *medication_reads(prefetch.resources, fhir_server)])
+        )
+        if reads:
+            futures.update(_read_medications(client, executor, reads, prefetch))
     finally:
         # End everything this call started: shut its sockets, then let its threads finish.
         for future in futures:
@@ -182,6 +194,38 @@ def complete_prefetch(
 
 
 _TOO_SLOW = "the FHIR server did not answer in time"
+# contract v3: Medications read by reference are kept under their own key.
+MEDICATIONS_READ = "medications"
+
+
+def _read_medications(
+    client: FhirClient, executor: Executor, reads: list[str], prefetch: Prefetch
+) -> dict[Future, _Work]:
+    """`Medication/{id}` reads, concurrently, within the call's deadline. What cannot be read
+    leaves its record unresolved (the mapping says so); the reason goes to the log."""
+    futures = {
+        executor.submit(client.get_json, read): _Work(MEDICATIONS_READ, read) for read in reads
+    }
+    wait(futures, timeout=max(0.0, client.deadline - time.monotonic()))
+    read: list[Resource] = []
+    for future, item in futures.items():
+        if not future.done():
+            prefetch.problems.append(f"{item.query}: {_TOO_SLOW}")
+        elif future.exception() is not None:
+            prefetch.problems.append(f"{item.query}: {_describe(future.exception())}")
+        else:
+            document = future.result()
+            resource = (
+                as_resource(document) if document.get("resourceType") == "Medication" else None
+            )
+            if resource is None:
+                prefetch.problems.append(f"{item.query}: not a Medication")
+            else:
+                read.append(resource)
+    if read:
+        prefetch.resources[MEDICATIONS_READ] = read
+        prefetch.fetched_keys.append(MEDICATIONS_READ)
+    return futures
 
 
 def _describe(error: BaseException | None) -> str:

@@ -11,13 +11,14 @@ of §3.3 do not apply to drafts. A draft for another patient is never considered
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..clinical.models import DrugClass, Exclusion
 from ..clinical.valuesets import drug_by_code, drugs_named_in
 from ..fhir.parsing import subject_patient_id
+from ..fhir.references import medication_id
 from .validation import InvalidBody
 
 _DRAFT_ORDERS = "context.draftOrders"
@@ -30,6 +31,8 @@ class DraftOrders:
     # contract v3 drug-unidentified: drafts naming their drug only by a medicationReference
     # that cannot be resolved (or a Medication with no code and no text)
     unidentified: list[str] = field(default_factory=list)
+    # contract v3: the Medications those drafts name that may be read from fhirServer
+    to_read: list[str] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
 
 
@@ -65,9 +68,10 @@ def _concept_drugs(concept: Any) -> list[str]:
 
 
 def _referenced_medication(
-    order: dict[str, Any], target: Any, bundled: dict[str, dict[str, Any]]
+    order: dict[str, Any], target: Any, bundled: dict[str, dict[str, Any]], fhir_server: str | None
 ) -> dict[str, Any] | None:
-    """The Medication a draft points to: contained, or in the same draftOrders Bundle."""
+    """The Medication a draft points to: contained, in the same draftOrders Bundle, or read
+    from the FHIR server (`bundled` holds those, by id)."""
     if not isinstance(target, str):
         return None
     if target.startswith("#"):
@@ -76,7 +80,8 @@ def _referenced_medication(
             if isinstance(resource, dict) and resource.get("id") == target[1:]:
                 return resource
         return None
-    return bundled.get("Medication/" + target.rsplit("Medication/", 1)[-1])
+    resource_id = medication_id(target, fhir_server)
+    return None if resource_id is None else bundled.get(resource_id)
 
 
 def _names_nothing(medication: dict[str, Any] | None) -> bool:
@@ -85,7 +90,7 @@ def _names_nothing(medication: dict[str, Any] | None) -> bool:
 
 
 def _order_drugs(
-    order: dict[str, Any], bundled: dict[str, dict[str, Any]]
+    order: dict[str, Any], bundled: dict[str, dict[str, Any]], fhir_server: str | None
 ) -> tuple[list[str], bool]:
     """(the anti-CD20 ingredients a draft orders, whether its drug cannot be identified)."""
     concept = order.get("medicationCodeableConcept")
@@ -95,7 +100,7 @@ def _order_drugs(
     if isinstance(reference, dict):
         for text in _strings(reference.get("display")):
             found += _named_in(text)
-        medication = _referenced_medication(order, reference.get("reference"), bundled)
+        medication = _referenced_medication(order, reference.get("reference"), bundled, fhir_server)
         if medication is not None:
             found += _concept_drugs(medication.get("code"))
         unidentified = (
@@ -108,10 +113,14 @@ def _order_drugs(
 
 
 def read_draft_orders(
-    context: dict[str, Any], patient_id: str, fhir_server: str | None
+    context: dict[str, Any],
+    patient_id: str,
+    fhir_server: str | None,
+    fetched: Iterable[dict[str, Any]] = (),
 ) -> DraftOrders:
     """The anti-CD20 antibodies among the draft MedicationRequests (on `order-select`, only
-    the selected ones). A `draftOrders` that is no Bundle is a 400."""
+    the selected ones). A `draftOrders` that is no Bundle is a 400. `fetched`: Medications
+    read from the FHIR server for drafts that name their drug by reference."""
     bundle = context.get("draftOrders")
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidBody(f"{_DRAFT_ORDERS}: must be a FHIR Bundle", _DRAFT_ORDERS)
@@ -121,13 +130,13 @@ def read_draft_orders(
     selections = context.get("selections")
     selected = set(selections) if isinstance(selections, list) else None
     drafts = DraftOrders()
+    candidates = [entry.get("resource") for entry in entries if isinstance(entry, dict)]
     bundled = {
-        f"Medication/{entry['resource']['id']}": entry["resource"]
-        for entry in entries
-        if isinstance(entry, dict)
-        and isinstance(entry.get("resource"), dict)
-        and entry["resource"].get("resourceType") == "Medication"
-        and isinstance(entry["resource"].get("id"), str)
+        resource["id"]: resource
+        for resource in [*candidates, *fetched]
+        if isinstance(resource, dict)
+        and resource.get("resourceType") == "Medication"
+        and isinstance(resource.get("id"), str)
     }
     for index, entry in enumerate(entries):
         order = entry.get("resource") if isinstance(entry, dict) else None
@@ -141,7 +150,7 @@ def read_draft_orders(
         )
         if selected is not None and reference not in selected:
             continue  # order-select: only the orders just selected
-        drugs, unidentified = _order_drugs(order, bundled)
+        drugs, unidentified = _order_drugs(order, bundled, fhir_server)
         if not drugs and not unidentified:
             continue
         # A draft without a subject came in this patient's context: it is this patient's.
@@ -155,6 +164,10 @@ def read_draft_orders(
             continue
         if unidentified:
             drafts.unidentified.append(reference[:200])
+            target = (order.get("medicationReference") or {}).get("reference")
+            resource_id = medication_id(target, fhir_server) if isinstance(target, str) else None
+            if resource_id is not None and resource_id not in bundled:
+                drafts.to_read.append(f"Medication/{resource_id}")
             continue
         drafts.references.append(reference[:200])
         for drug in drugs:

@@ -28,10 +28,11 @@ from ..clinical.monitoring import monitoring_due
 from ..clinical.order_check import WARNING_RULES, check_anti_cd20_order
 from ..config import Settings
 from ..fhir.client import FhirClient
+from ..fhir.documents import resource_members
 from ..fhir.mapping import to_patient_record
 from ..fhir.parsing import parse_resources
 from ..fhir.patient_banner import patient_banner
-from ..fhir.prefetch import Prefetch, complete_prefetch
+from ..fhir.prefetch import MEDICATIONS_READ, Prefetch, complete_prefetch
 from ..store.issued_cards import IssuedCards
 from ..store.sql import SqlStore, StoreUnavailable, normalise_timestamp
 from .discovery import HOOK, SERVICE_ID, SERVICES, TREND_READS, ServiceDefinition
@@ -203,6 +204,7 @@ class CdsHooksService:
         stats: CallStats,
         allowed_fhir_servers: tuple[str, ...] | None,
         earlier: Prefetch | None = None,
+        also_read: list[str] | None = None,
     ) -> tuple[PatientRecord, Prefetch]:
         """The shared steps: prefetch (filling gaps from the FHIR server) -> FHIR parsing ->
         internal models. `earlier`: keys already read in this call, read again with these."""
@@ -213,6 +215,7 @@ class CdsHooksService:
                 templates,
                 self._client_factory(request, allowed_fhir_servers),
                 self._resources.get(),
+                also_read or (),
             )
         finally:
             stats.fetch_seconds = (stats.fetch_seconds or 0) + time.perf_counter() - started
@@ -322,7 +325,17 @@ class CdsHooksService:
         first = {
             k: t for k, t in definition.prefetch.items() if k not in EVIDENCE_KEYS or k in given
         }
-        record, prefetch = self._read_patient(request, first, stats, allowed_fhir_servers)
+        record, prefetch = self._read_patient(
+            request, first, stats, allowed_fhir_servers, also_read=drafts.to_read
+        )
+        if drafts.to_read and MEDICATIONS_READ in prefetch.resources:
+            # contract v3: a draft naming its drug by reference, resolved by a read
+            fetched = [resource_members(r) or {} for r in prefetch.resources[MEDICATIONS_READ]]
+            drafts = read_draft_orders(
+                request["context"], patient_id, request.get("fhirServer"), fetched
+            )
+            if not drafts.anti_cd20 and not drafts.unidentified:
+                return []
         ordered, unidentified = tuple(drafts.anti_cd20), bool(drafts.unidentified)
         check = check_anti_cd20_order(
             record, ordered, self.profile, today, True, unidentified=unidentified
