@@ -137,8 +137,10 @@ def complete_prefetch(
     prefetch = Prefetch()
     work = _plan(templates, request, prefetch)
     fhir_server = request.get("fhirServer")
+    also_read = list(also_read)
     if not work and (
-        client_factory is None or not medication_reads(prefetch.resources, fhir_server)
+        client_factory is None
+        or not (also_read or medication_reads(prefetch.resources, fhir_server))
     ):
         return prefetch
     if client_factory is None:
