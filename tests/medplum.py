@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from .servers import stop
 
 HERE = Path(__file__).resolve().parent / "medplum"
 ROOT = HERE.parent.parent
@@ -81,22 +82,16 @@ def medplum_server() -> Iterator[str]:
     try:
         deadline = time.monotonic() + READY_SECONDS
         base = _read_base(process, deadline)
-        while True:  # listening is not yet answering, on a loaded machine
+        while True:  # listening is not yet answering, on a loaded machine: retry any error
             try:
-                if requests.get(f"{base}/metadata", timeout=10).status_code < 500:
+                if requests.get(f"{base}/Patient?_count=1", timeout=10).status_code == 200:
                     break
             except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the FHIR server did not answer within {READY_SECONDS} s")
+            time.sleep(0.2)
         load_bundles(base)
         yield base
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        stop(process)
