@@ -9,28 +9,24 @@ import time
 import payloads
 from flask import Flask, Response
 
+from cds_service.hooks.discovery import PREFETCH_TEMPLATES
+
 QUERY_DELAY_SECONDS = 0.05
 
 
 def create_app() -> Flask:
     app = Flask(__name__)
     prefetch = payloads.request(40)["prefetch"]
+    # Each prefetch key's searchset, by the resource type its search names.
     bodies = {
-        "Observation": json.dumps(prefetch["observations"]),
-        "MedicationStatement": json.dumps(prefetch["medicationStatements"]),
-        "MedicationRequest": json.dumps(prefetch["medicationRequests"]),
-        "Procedure": json.dumps(prefetch["procedures"]),
+        template.split("?")[0]: json.dumps(prefetch[key])
+        for key, template in PREFETCH_TEMPLATES.items()
     }
-    patient = json.dumps(prefetch["patient"])
-
-    @app.get("/fhir/Patient/<pid>")
-    def read_patient(pid: str) -> Response:
-        time.sleep(QUERY_DELAY_SECONDS)
-        return Response(patient, mimetype="application/fhir+json")
+    empty = json.dumps({"resourceType": "Bundle", "type": "searchset", "total": 0})
 
     @app.get("/fhir/<kind>")
     def search(kind: str) -> Response:
         time.sleep(QUERY_DELAY_SECONDS)
-        return Response(bodies[kind], mimetype="application/fhir+json")
+        return Response(bodies.get(kind, empty), mimetype="application/fhir+json")
 
     return app
