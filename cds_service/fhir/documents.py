@@ -15,6 +15,7 @@ decimals, no NaN, numbers of sane size.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -23,6 +24,10 @@ from msgspec import UNSET, Raw, Struct, UnsetType
 from . import strict_json
 
 Resource = Raw  # one resource's JSON text
+# Set on each Bundle parsed here: whether its text names `OperationOutcome` anywhere (a member
+# name no FHIR Bundle has; only the members the struct below reads are kept besides it).
+NAMES_OUTCOME = "wm:namesOutcome"
+_OUTCOME_PATTERN = re.compile(b"OperationOutcome")
 
 
 class _Bundle(Struct, forbid_unknown_fields=False):
@@ -91,11 +96,12 @@ def loads_request(body: bytes | str) -> Any:
         return _loads_request_text(body)
     document = _members(request)
     if "prefetch" in document:
+        names_outcome = _names_outcome(body)  # once for every Bundle in the body
         prefetch: dict[str, Any] = {}
         for key, value in document["prefetch"].items():
             kind = None if value is None else value.resourceType
             if value is None or kind == "Bundle":
-                prefetch[key] = value if value is None else _members(value)
+                prefetch[key] = value if value is None else _bundle(value, names_outcome)
             elif _is_type_only(kind):
                 prefetch[key] = {"resourceType": kind}
             else:
@@ -120,6 +126,20 @@ def _loads_request_text(body: bytes | str) -> Any:
     return document
 
 
+def _names_outcome(text: bytes | str | Raw) -> bool:
+    if isinstance(text, str):
+        return "OperationOutcome" in text
+    return _OUTCOME_PATTERN.search(text) is not None  # no copy of the text
+
+
+def _bundle(bundle: _Bundle, names_outcome: bool) -> dict[str, Any]:
+    """A Bundle's members, and whether its text names `OperationOutcome` at all: when it does
+    not, no entry can be one, and `reports_error` need not look at each."""
+    members = _members(bundle)
+    members[NAMES_OUTCOME] = names_outcome
+    return members
+
+
 def _is_type_only(kind: Any) -> bool:
     return isinstance(kind, str) and kind in TYPE_ONLY
 
@@ -133,7 +153,7 @@ def loads_document(text: bytes | str | Raw) -> Any:
         return strict_json.loads(text)
     if bundle.resourceType != "Bundle":
         return strict_json.loads(text)
-    return _members(bundle)
+    return _bundle(bundle, _names_outcome(text))
 
 
 def as_resource(value: Any) -> Resource | None:
@@ -188,7 +208,6 @@ def resource_members(resource: Resource | dict[str, Any]) -> dict[str, Any] | No
 # FHIR R4 IssueSeverity codes that mean a search did not return all it should have; warnings
 # and information are not (contract.md, "Incomplete is not complete").
 _INCOMPLETE_SEVERITIES = frozenset({"error", "fatal"})
-_OUTCOME = b"OperationOutcome"
 
 
 def reports_error(bundle: dict[str, Any]) -> bool:
@@ -196,14 +215,14 @@ def reports_error(bundle: dict[str, Any]) -> bool:
     fatal (CDS Hooks 2.0: services SHOULD check prefetched data for them). Only a resource
     whose text names the type is parsed."""
     entries = bundle.get("entry")
-    if not isinstance(entries, list):
+    if not isinstance(entries, list) or bundle.get(NAMES_OUTCOME) is False:
         return False
     for entry in entries:
         resource = entry.get("resource") if type(entry) is dict else None
         if resource is None:
             continue
         if type(resource) is Raw:
-            if _OUTCOME not in bytes(resource):
+            if _OUTCOME_PATTERN.search(resource) is None:
                 continue
             resource = resource_members(resource)
         if _is_error_outcome(resource):
