@@ -22,6 +22,7 @@ from .web import gc_pause, routes, smart_routes
 from .web.auth import Authenticator, load_trusted_issuers
 from .web.json_response import FastJsonProvider
 from .web.request_log import configure_logging
+from .web.smart_policy import SmartPolicy
 
 LOOPBACK_ORIGIN = r"^https?://(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$"
 
@@ -54,6 +55,7 @@ def create_app(
         if settings.trusted_issuers
         else None
     )
+    app.extensions["wm_igm_smart_policy"] = SmartPolicy(settings, app.extensions["wm_igm_auth"])
     if settings.trusted_issuers and not settings.public_base_url:
         logging.getLogger("cds_service").warning(
             "CDS_PUBLIC_BASE_URL is not set: the JWT audience is checked against the Host "

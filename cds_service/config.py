@@ -70,6 +70,15 @@ class Settings:
     # Issued-card records are written in batches at most this often (0: with each request).
     # They serve the feedback report only; see issued_cards.py.
     card_record_seconds: float = 0.5
+    # contract v3: with authentication off, launch `iss` values allowed besides loopback ones.
+    smart_issuers: tuple[str, ...] = ()
+    # contract v3: /metrics answers loopback clients, and others only with this bearer token.
+    metrics_token: str | None = None
+    # contract v3: the launch state's signing keys, one per line (the first signs, all
+    # verify); None: a key made at start-up in an owner-only file beside the store.
+    secret_key_file: Path | None = None
+    # contract v3: the largest `exp - iat` of an EHR's JWT that is accepted.
+    max_token_lifetime_seconds: int = 3600
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         return replace(self, **dict(overrides))
@@ -153,7 +162,37 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         smart_client_id=_smart_client_id(env),
         smart_scopes=_smart_scopes(env, defaults.smart_scopes),
+        smart_issuers=_smart_issuers(env),
+        metrics_token=_metrics_token(env),
+        secret_key_file=Path(env["CDS_SECRET_KEY_FILE"])
+        if env.get("CDS_SECRET_KEY_FILE")
+        else None,
+        max_token_lifetime_seconds=_positive_number(
+            env, "CDS_MAX_TOKEN_LIFETIME_SECONDS", defaults.max_token_lifetime_seconds, int
+        ),
     )
+
+
+def _smart_issuers(env: Mapping[str, str]) -> tuple[str, ...]:
+    found = []
+    for raw in (env.get("CDS_SMART_ISSUERS") or "").split():
+        if not raw.startswith(("https://", "http://")) or any(c in raw for c in "?#\\@"):
+            raise ConfigError(
+                "CDS_SMART_ISSUERS must be space-separated FHIR base URLs (http or https, "
+                "no query, fragment or user info)"
+            )
+        found.append(raw.rstrip("/"))
+    return tuple(found)
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("CDS_METRICS_TOKEN") or "").strip()
+    if not raw:
+        return None
+    if len(raw) < 16 or not _PRINTABLE.fullmatch(raw):
+        # The token is never repeated in a message.
+        raise ConfigError("CDS_METRICS_TOKEN must be 16 to 200 printable characters")
+    return raw
 
 
 _PRINTABLE = re.compile(r"[\x21-\x7e]{1,200}")

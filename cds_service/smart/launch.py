@@ -1,12 +1,14 @@
 """The SMART App Launch 2.0 EHR launch of the trend app, done on the server.
 
-A public client with PKCE (S256): `begin` discovers the EHR's authorization server from
-`{iss}/.well-known/smart-configuration` and builds the authorize redirect; `finish`
-exchanges the code for an access token. The state between the two (state, PKCE verifier,
-`iss`, the token endpoint) travels in a signed cookie that expires after
-`LAUNCH_SECONDS`, so any worker of any instance can finish a launch (the signing key is in
-the shared store). The access token is returned to the caller for one request and is never
-logged, stored or sent to the browser.
+A public client with PKCE (S256): `discover` reads the EHR's authorization server from
+`{iss}/.well-known/smart-configuration` (cached per `iss`), `begin` builds the authorize
+redirect, `finish` exchanges the code for an access token. Every call to the EHR has one
+overall deadline that closes its socket (`fhir.bounded_http`); which endpoints may be called
+at all is the caller's policy (`web.smart_policy`). The state between the two (state, PKCE
+verifier, `iss`, the token endpoint) travels in a signed cookie that expires after
+`LAUNCH_SECONDS`, so any worker of any instance holding the same keys can finish a launch.
+The access token is returned to the caller for one request and is never logged, stored or
+sent to the browser.
 
 https://hl7.org/fhir/smart-app-launch/app-launch.html
 """
@@ -17,19 +19,25 @@ import base64
 import hashlib
 import re
 import secrets
+import threading
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ..fhir import strict_json
+from ..fhir.bounded_http import BoundedSession, OutboundError
 from ..fhir.url_policy import UrlRefused, is_loopback_host, origin
 
 # A launch left longer than this (at the EHR's login, say) must start again.
 LAUNCH_SECONDS = 600
-_TIMEOUT_SECONDS = 5.0
+# contract v3: every call to the EHR ends within this, its socket closed (a trickled answer
+# included); each issuer's SMART configuration is kept this long.
+OUTBOUND_SECONDS = 5.0
+CONFIGURATION_SECONDS = 600
+_CACHED_ISSUERS = 256
 _MAX_ANSWER_BYTES = 256 * 1024
 _PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _SALT = "wm-igm-smart-launch"
@@ -76,42 +84,72 @@ def _endpoint(value: Any, what: str) -> str:
     return value
 
 
-def _get_json(session: requests.Session, url: str, **kwargs: Any) -> Any:
-    with session.request(
-        kwargs.pop("method", "GET"),
-        url,
-        timeout=_TIMEOUT_SECONDS,
-        allow_redirects=False,
-        stream=True,
-        **kwargs,
-    ) as response:
-        body = response.raw.read(_MAX_ANSWER_BYTES + 1, decode_content=True)
-        status = response.status_code
-    if len(body) > _MAX_ANSWER_BYTES:
-        raise LaunchError("the EHR's answer is too large", 502)
+def _call(url: str, method: str = "GET", data: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One call to the EHR, ended by `OUTBOUND_SECONDS` whatever the EHR does (a trickled
+    answer included): its status and JSON body (None if it is not JSON)."""
+    with BoundedSession(OUTBOUND_SECONDS) as session:
+        answer = session.call(
+            method, url, _MAX_ANSWER_BYTES, {"Accept": "application/json"}, data=data
+        )
     try:
-        document = strict_json.loads(body)
+        document = strict_json.loads(answer.body)
     except ValueError:
         document = None
-    return status, document
+    return answer.status, document
 
 
-def discover(iss: str, session: requests.Session) -> tuple[str, str]:
-    """(authorization endpoint, token endpoint) from `iss`'s SMART configuration."""
+@dataclass(frozen=True)
+class Endpoints:
+    authorize: str
+    token: str
+
+
+class ConfigurationCache:
+    """Each `iss`'s SMART endpoints, kept `CONFIGURATION_SECONDS` (what failed is not kept:
+    the next launch asks again)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: dict[str, tuple[float, Endpoints]] = {}
+
+    def get(self, iss: str) -> Endpoints | None:
+        with self._lock:
+            found = self._found.get(iss)
+        if found is None or time.monotonic() - found[0] > CONFIGURATION_SECONDS:
+            return None
+        return found[1]
+
+    def put(self, iss: str, endpoints: Endpoints) -> None:
+        with self._lock:
+            if len(self._found) >= _CACHED_ISSUERS:
+                self._found.clear()  # bounded: iss values are few, but come from requests
+            self._found[iss] = (time.monotonic(), endpoints)
+
+
+CONFIGURATIONS = ConfigurationCache()
+
+
+def discover(iss: str, cache: ConfigurationCache = CONFIGURATIONS) -> Endpoints:
+    """`iss`'s authorization and token endpoints, from its SMART configuration."""
+    known = cache.get(iss)
+    if known is not None:
+        return known
     url = iss.rstrip("/") + "/.well-known/smart-configuration"
     try:
-        status, document = _get_json(session, url, headers={"Accept": "application/json"})
-    except requests.RequestException:
+        status, document = _call(url)
+    except OutboundError:
         raise LaunchError("the EHR's FHIR server could not be reached", 502) from None
     if status != 200 or not isinstance(document, dict):
         raise LaunchError("the EHR's FHIR server gives no SMART configuration", 502)
     methods = document.get("code_challenge_methods_supported")
     if isinstance(methods, list) and "S256" not in methods:
         raise LaunchError("the EHR does not support PKCE with S256, which this app needs", 502)
-    return (
+    endpoints = Endpoints(
         _endpoint(document.get("authorization_endpoint"), "authorization endpoint"),
         _endpoint(document.get("token_endpoint"), "token endpoint"),
     )
+    cache.put(iss, endpoints)
+    return endpoints
 
 
 def _challenge(verifier: str) -> str:
@@ -125,15 +163,14 @@ def begin(
     client_id: str,
     scopes: str,
     redirect_uri: str,
-    session: requests.Session,
+    endpoints: Endpoints,
 ) -> tuple[str, LaunchState]:
     """The authorize URL to redirect the browser to, and the state to keep until it is back."""
-    authorize, token = discover(iss, session)
     state = LaunchState(
         iss=iss,
         state=secrets.token_urlsafe(24),
         verifier=secrets.token_urlsafe(48),  # 64 characters, within PKCE's 43-128
-        token_endpoint=token,
+        token_endpoint=endpoints.token,
     )
     query = urlencode(
         {
@@ -148,6 +185,7 @@ def begin(
             "code_challenge_method": "S256",
         }
     )
+    authorize = endpoints.authorize
     separator = "&" if "?" in authorize else "?"
     return f"{authorize}{separator}{query}", state
 
@@ -158,16 +196,15 @@ def finish(
     code: str | None,
     client_id: str,
     redirect_uri: str,
-    session: requests.Session,
 ) -> Authorization:
-    """Exchange the authorization code for an access token (with the PKCE verifier)."""
+    """Exchange the authorization code for an access token (with the PKCE verifier). The
+    state's token endpoint must have been checked by the caller."""
     if not returned_state or not secrets.compare_digest(returned_state, state.state):
         raise LaunchError("this page does not belong to the launch in progress: launch again")
     if not code:
         raise LaunchError("the EHR sent no authorization code: launch again")
     try:
-        status, document = _get_json(
-            session,
+        status, document = _call(
             state.token_endpoint,
             method="POST",
             data={
@@ -177,9 +214,8 @@ def finish(
                 "client_id": client_id,
                 "code_verifier": state.verifier,
             },
-            headers={"Accept": "application/json"},
         )
-    except requests.RequestException:
+    except OutboundError:
         raise LaunchError("the EHR's authorization server could not be reached", 502) from None
     if status != 200 or not isinstance(document, dict):
         raise LaunchError(f"the EHR did not grant access (HTTP {status})", 502)
@@ -188,6 +224,9 @@ def finish(
         raise LaunchError("the EHR's answer has no access token", 502)
     if not isinstance(patient, str) or not _PATIENT_ID.fullmatch(patient):
         raise LaunchError("the EHR did not say which patient to show (no patient context)", 502)
+    token_type = document.get("token_type")
+    if token_type is not None and str(token_type).lower() != "bearer":  # RFC 6749: any case
+        raise LaunchError("the EHR's answer has no bearer token", 502)
     scope = document.get("scope")
     return Authorization(token, patient, scope if isinstance(scope, str) else "")
 

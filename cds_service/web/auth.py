@@ -84,6 +84,9 @@ class TrustedIssuer:
     jwks: PyJWKSet | None = None
     jwks_urls: tuple[str, ...] = ()  # registered JWK Set URLs (a `jku` may name any of them)
     jku_list_url: str | None = None  # a JSON array of further allowed JWK Set URLs
+    # contract v3: the SMART authorization and token endpoints (URLs or origins) the trend app
+    # may use besides those on its FHIR servers' own origins
+    smart_endpoints: tuple[str, ...] = ()
 
     def allows_fhir_server(self, url: str) -> bool:
         return url.rstrip("/") in {server.rstrip("/") for server in self.fhir_servers}
@@ -150,6 +153,7 @@ def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
             jwks=jwks,
             jwks_urls=tuple(dict.fromkeys(jwks_urls)),
             jku_list_url=jku_list_url,
+            smart_endpoints=_http_urls(entry, "smart_endpoints", at),
         )
     return trusted
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import re
 
-import requests
 from flask import Blueprint, Response, current_app, redirect, request
 
 from ..fhir.prefetch import PrefetchUnavailable
-from ..fhir.url_policy import UrlRefused, origin
 from ..smart import launch as smart_launch
 from ..smart.page import render_problem, render_trend
 from ..store.sql import StoreUnavailable
 from .routes import public_base_url
+from .smart_policy import LaunchesBusy, LaunchGate, SmartPolicy
 
 smart = Blueprint("smart", __name__)
 
@@ -51,17 +50,18 @@ def _state_cookie() -> smart_launch.StateCookie:
     return smart_launch.StateCookie(current_app.extensions["wm_igm_store"].shared_secret("smart"))
 
 
-def _issuer_allowed(iss: str) -> bool:
-    """contract "SMART app": a configured FHIR server of a trusted issuer, or any with
-    authentication off (development)."""
-    try:
-        origin(iss)
-    except UrlRefused:
-        return False
-    authenticator = current_app.extensions["wm_igm_auth"]
-    if authenticator is None:
-        return True
-    return any(issuer.allows_fhir_server(iss) for issuer in authenticator.issuers.values())
+def _policy() -> SmartPolicy:
+    return current_app.extensions["wm_igm_smart_policy"]
+
+
+_GATE = LaunchGate()  # one per worker process
+_BUSY = (
+    "Too many launches of the IgM course app are in progress here right now: try again in a moment."
+)
+_ENDPOINT_REFUSED = (
+    "The EHR's SMART configuration names an authorization server this service is not set up "
+    "to use. The service's operator can register it for this EHR (smart_endpoints)."
+)
 
 
 @smart.before_request
@@ -81,7 +81,7 @@ def launch() -> Response:
             "'launch' parameters.",
             400,
         )
-    if not _issuer_allowed(iss):
+    if not _policy().launch_allowed(iss):
         return _problem(
             "This app may not read from the FHIR server it was launched with. The service's "
             "operator can add it to the trusted issuers' FHIR servers.",
@@ -90,12 +90,19 @@ def launch() -> Response:
         )
     base = public_base_url()
     try:
-        with requests.Session() as session:
-            authorize_url, state = smart_launch.begin(
-                iss, launch_id, settings.smart_client_id, settings.smart_scopes,
-                base + APP_PATH, session,
-            )  # fmt: skip
+        with _GATE.enter(iss):
+            endpoints = smart_launch.discover(iss)
+        if not all(
+            _policy().endpoint_allowed(iss, url) for url in (endpoints.authorize, endpoints.token)
+        ):
+            return _problem(_ENDPOINT_REFUSED, 502, title="Launch refused")
+        authorize_url, state = smart_launch.begin(
+            iss, launch_id, settings.smart_client_id, settings.smart_scopes,
+            base + APP_PATH, endpoints,
+        )  # fmt: skip
         cookie = _state_cookie().dump(state)
+    except LaunchesBusy:
+        return _problem(_BUSY, 503, title="Busy")
     except smart_launch.LaunchError as error:
         return _problem(str(error), error.status)
     except StoreUnavailable:
@@ -140,12 +147,20 @@ def _app_page() -> Response:
     today = current_app.extensions["wm_igm_today"]()
     try:
         state = _state_cookie().load(request.cookies.get(STATE_COOKIE))
-        with requests.Session() as session:
+        # The state came back through the browser: what it names is checked again here.
+        policy = _policy()
+        if not policy.launch_allowed(state.iss) or not policy.endpoint_allowed(
+            state.iss, state.token_endpoint
+        ):
+            return _problem(_ENDPOINT_REFUSED, 403, title="Launch refused")
+        with _GATE.enter(state.iss):
             granted = smart_launch.finish(
                 state, request.args.get("state"), request.args.get("code"),
-                settings.smart_client_id, base + APP_PATH, session,
+                settings.smart_client_id, base + APP_PATH,
             )  # fmt: skip
-        view = service.trend(state.iss, granted.access_token, granted.patient, today, base)
+            view = service.trend(state.iss, granted.access_token, granted.patient, today, base)
+    except LaunchesBusy:
+        return _problem(_BUSY, 503, title="Busy")
     except smart_launch.LaunchError as error:
         return _problem(str(error), error.status)
     except PrefetchUnavailable:
