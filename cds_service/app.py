@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from .config import Settings, settings_from_env
 from .hooks.service import CdsHooksService
+from .secret_keys import launch_keys
 from .store.factory import open_store
 from .store.sql import SqlStore, StoreUnavailable
 from .web import gc_pause, routes, smart_routes
@@ -56,6 +57,7 @@ def create_app(
         else None
     )
     app.extensions["wm_igm_smart_policy"] = SmartPolicy(settings, app.extensions["wm_igm_auth"])
+    app.extensions["wm_igm_launch_keys"] = launch_keys(settings) if settings.smart_client_id else ()
     if settings.trusted_issuers and not settings.public_base_url:
         logging.getLogger("cds_service").warning(
             "CDS_PUBLIC_BASE_URL is not set: the JWT audience is checked against the Host "

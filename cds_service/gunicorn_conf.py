@@ -7,8 +7,9 @@ Configuration is read and validated once, here in the master, before any worker 
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
+import re
 import sqlite3
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from typing import Any
 
 from .config import ConfigError, settings_from_env
 from .fhir.url_policy import is_loopback_host
+from .secret_keys import launch_keys
 from .store.factory import open_store
 from .store.sql import StoreUnavailable
 from .web.auth import load_trusted_issuers
@@ -64,6 +66,8 @@ def on_starting(server: Any) -> None:
         settings = settings_from_env()
         if settings.trusted_issuers:
             load_trusted_issuers(settings.trusted_issuers)
+        if settings.smart_client_id:
+            launch_keys(settings)  # the default key is made here, once, before the workers
     except ConfigError as error:
         _refuse(str(error))
     try:
@@ -89,13 +93,21 @@ def on_starting(server: Any) -> None:
             )
 
 
+# The files prometheus-client's multiprocess mode writes (e.g. counter_1234.db).
+_METRIC_FILE = re.compile(r"(counter|gauge_[a-z]+|histogram|summary)_\d+\.db")
+
+
 def _prepare_metrics_directory() -> None:
     """Prometheus multiprocess mode: every worker writes its samples to one directory, set
-    here before any worker starts, emptied at each start."""
+    here before any worker starts. A configured directory is cleared of the sample files a
+    previous run left, and of nothing else (contract v3: it may be shared or mistyped)."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
-        shutil.rmtree(directory, ignore_errors=True)
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        for name in os.listdir(directory):
+            if _METRIC_FILE.fullmatch(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
     else:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cds-metrics-")
 
@@ -107,8 +119,10 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def _bound_to_loopback(address: str) -> bool:
+    # contract v3: a unix socket is not loopback: whoever can reach the socket (a proxy in
+    # front of it, any local user) is a client, and the Host header they send proves nothing.
     if address.startswith("unix:"):
-        return True
+        return False
     host = address.rsplit(":", 1)[0] if address.count(":") == 1 or "]" in address else address
     return is_loopback_host(host)
 

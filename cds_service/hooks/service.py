@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -46,6 +47,8 @@ EVIDENCE_KEYS = (
     "medicationRequests",
     "medicationAdministrations",
 )
+# contract v3: /readyz answers within 3 s, whatever the store does.
+READINESS_SECONDS = 2.5
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
 AS_OF_EXTENSION = "wm-igm-as-of"
 
@@ -101,8 +104,9 @@ class TrendView:
 class _PerProcess:
     """A thread pool per process: gunicorn forks after import."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, name: str = "fhir-fetch") -> None:
         self._concurrency = concurrency
+        self._name = name
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -112,7 +116,7 @@ class _PerProcess:
             if self._pid != os.getpid() or self._executor is None:
                 self._pid = os.getpid()
                 self._executor = ThreadPoolExecutor(
-                    max_workers=self._concurrency, thread_name_prefix="fhir-fetch"
+                    max_workers=self._concurrency, thread_name_prefix=self._name
                 )
             return self._executor
 
@@ -126,6 +130,7 @@ class CdsHooksService:
         self.store = store
         self.issued_cards = IssuedCards(store, settings.card_record_seconds)
         self._resources = _PerProcess(settings.fhir_max_concurrency)
+        self._readiness = _PerProcess(2, "readiness")
 
     def _client_factory(
         self, request: dict[str, Any], allowed_fhir_servers: tuple[str, ...] | None
@@ -368,7 +373,15 @@ class CdsHooksService:
             raise InvalidBody(f"{where}: not a date (YYYY-MM-DD)", location=where) from None
 
     def store_problem(self) -> str | None:
-        """Why the store cannot be used now, or None (for readiness)."""
+        """Why the store cannot be used now, or None (for readiness), within
+        `READINESS_SECONDS` whatever the store does."""
+        future = self._readiness.get().submit(self._ping)
+        try:
+            return future.result(timeout=READINESS_SECONDS)
+        except FutureTimeout:
+            return f"the store did not answer within {READINESS_SECONDS:g} s"
+
+    def _ping(self) -> str | None:
         try:
             self.store.ping()
         except StoreUnavailable as error:

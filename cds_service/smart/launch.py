@@ -234,8 +234,10 @@ def finish(
 class StateCookie:
     """The launch state, signed and time-limited, as a cookie value."""
 
-    def __init__(self, secret: str) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        """`keys`: the signing key first, then older ones that still verify."""
+        # itsdangerous signs with the last key of a list and verifies with every one.
+        self._serializer = URLSafeTimedSerializer(list(reversed(keys)), salt=_SALT)
 
     def dump(self, state: LaunchState) -> str:
         value = self._serializer.dumps(asdict(state))

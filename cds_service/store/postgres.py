@@ -25,6 +25,11 @@ MIGRATION_LOCK = 0x574D_4947  # "WMIG"
 CONNECT_TIMEOUT_SECONDS = 2
 POOL_TIMEOUT_SECONDS = 2  # a request waits this long for a connection, then 503
 POOL_SIZE = 4  # per worker process: gunicorn threads per worker
+# contract v3: a slow or locked database ends a request well inside an EHR's 10 s (503, and
+# nothing is recorded), never after it.
+STATEMENT_TIMEOUT_MS = 2000
+LOCK_TIMEOUT_MS = 1000
+_TIMEOUTS = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
 
 
 class PostgresStore(SqlStore):
@@ -64,9 +69,10 @@ class PostgresStore(SqlStore):
                 self._pid, self._pools = os.getpid(), {}
             pool = self._pools.get(durable)
             if pool is None:
-                options = {} if durable else {"autocommit": True}
+                options: dict[str, Any] = {"options": _TIMEOUTS}
                 if not durable:
-                    options["options"] = "-c synchronous_commit=off"
+                    options["autocommit"] = True
+                    options["options"] = f"{_TIMEOUTS} -c synchronous_commit=off"
                 pool = ConnectionPool(
                     self.url,
                     min_size=1,

@@ -61,6 +61,15 @@ _AUTH_REASONS = (
 )
 
 
+# contract v3: the method label comes from a fixed set; a client's made-up methods are one
+# `other` series, not one series each.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+
+
+def method_label(method: str) -> str:
+    return method if method in _METHODS else "other"
+
+
 def auth_reason(message: str) -> str:
     lowered = message.lower()
     return next((code for word, code in _AUTH_REASONS if word in lowered), "other")

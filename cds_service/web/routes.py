@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -209,6 +210,19 @@ def readyz() -> Response:
 
 @pages.get("/metrics")
 def metrics_endpoint() -> Response:
+    """contract v3: loopback clients, and others only with `CDS_METRICS_TOKEN`."""
+    token = current_app.config["CDS_SETTINGS"].metrics_token
+    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+    with_token = (
+        token is not None
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
+    if not with_token and not is_loopback_host(request.remote_addr or ""):
+        response = _outcome(401 if token else 403, "metrics are for the operator", code=SECURITY)
+        if token:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
     body, content_type = metrics.exposition()
     return Response(body, content_type=content_type)
 
@@ -254,7 +268,9 @@ def log_response(response: Response) -> Response:
         response.headers["X-Assessed-As-Of"] = stats.today.isoformat()
     endpoint = req.url_rule.rule if req.url_rule else "(no route)"
     elapsed = time.perf_counter() - started
-    metrics.REQUESTS.labels(endpoint, req.method, str(response.status_code)).inc()
+    metrics.REQUESTS.labels(
+        endpoint, metrics.method_label(req.method), str(response.status_code)
+    ).inc()
     metrics.LATENCY.labels(endpoint).observe(elapsed)
     if response.status_code == 412:
         metrics.PRECONDITION_FAILED.inc()

@@ -47,7 +47,7 @@ def _problem(message: str, status: int, title: str | None = None) -> Response:
 
 
 def _state_cookie() -> smart_launch.StateCookie:
-    return smart_launch.StateCookie(current_app.extensions["wm_igm_store"].shared_secret("smart"))
+    return smart_launch.StateCookie(current_app.extensions["wm_igm_launch_keys"])
 
 
 def _policy() -> SmartPolicy:
