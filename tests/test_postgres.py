@@ -267,3 +267,25 @@ def test_the_database_down_at_start_up_is_one_line_and_exit_2(tmp_path):
     lines = [row for row in result.stderr.splitlines() if row.startswith("cds-service:")]
     assert len(lines) == 1 and "CDS_DATABASE_URL" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_locked_table_ends_the_request_with_503_inside_the_clients_10_s(instances, postgres):
+    """contract v3: a statement or lock timeout, not a request that outlives the EHR's
+    patience and then records the token's jti (so that the EHR's retry is a "replay")."""
+    with psycopg.connect(postgres.url) as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE seen_jti IN ACCESS EXCLUSIVE MODE")
+        bearer = token()
+        started = time.monotonic()
+        response = call(instances.urls[0], bearer)
+        took = time.monotonic() - started
+        started = time.monotonic()
+        ready = requests.get(instances.urls[0] + "/readyz", timeout=30)
+        ready_took = time.monotonic() - started
+        health = requests.get(instances.urls[0] + "/healthz", timeout=30)
+        holder.execute("ROLLBACK")
+    assert response.status_code == 503 and took < 8
+    assert health.status_code == 200
+    assert ready_took < 4  # /readyz answers within about 3 s whatever the store does
+    # nothing was recorded: the same token, retried once the lock is gone, is accepted
+    assert call(instances.urls[0], bearer).status_code == 200
