@@ -280,12 +280,12 @@ def test_a_locked_table_ends_the_request_with_503_inside_the_clients_10_s(instan
         response = call(instances.urls[0], bearer)
         took = time.monotonic() - started
         started = time.monotonic()
-        ready = requests.get(instances.urls[0] + "/readyz", timeout=30)
+        ready = requests.get(instances.urls[0] + "/readyz", timeout=30).status_code
         ready_took = time.monotonic() - started
         health = requests.get(instances.urls[0] + "/healthz", timeout=30)
         holder.execute("ROLLBACK")
     assert response.status_code == 503 and took < 8
     assert health.status_code == 200
-    assert ready_took < 4  # /readyz answers within about 3 s whatever the store does
+    assert ready in (200, 503) and ready_took < 4  # within about 3 s, whatever the store does
     # nothing was recorded: the same token, retried once the lock is gone, is accepted
     assert call(instances.urls[0], bearer).status_code == 200
