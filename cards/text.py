@@ -37,9 +37,19 @@ _ESCAPES = str.maketrans(
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
+# Markdown renderers turn URLs and addresses in plain text into links (GFM's autolinks,
+# linkify): a zero-width space breaks each trigger, so text from the EHR never becomes a link
+# (contract v3) and still reads the same.
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(?=://)|(?<=\bwww)(?=\.)|(?<=[\w.+-])(?=@)")
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
 def escape_markdown(text: object) -> str:
-    """Make text from the EHR inert in markdown and HTML, on one line."""
-    return _CONTROL.sub(" ", str(text)).translate(_ESCAPES)
+    """Make text from the EHR inert in markdown and HTML, on one line, never a link."""
+    escaped = _CONTROL.sub(" ", str(text)).translate(_ESCAPES)
+    if ":" in escaped or "@" in escaped or "www" in escaped or "WWW" in escaped:
+        escaped = _AUTOLINK.sub(_ZERO_WIDTH_SPACE, escaped)
+    return escaped
 
 
 def category_label(category: Category) -> str:

@@ -52,7 +52,11 @@ def create_app(
     app.extensions["wm_igm_store"] = store
     app.extensions["wm_igm_service"] = CdsHooksService(settings, store)
     app.extensions["wm_igm_auth"] = (
-        Authenticator(load_trusted_issuers(settings.trusted_issuers), store)
+        Authenticator(
+            load_trusted_issuers(settings.trusted_issuers),
+            store,
+            settings.max_token_lifetime_seconds,
+        )
         if settings.trusted_issuers
         else None
     )

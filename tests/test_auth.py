@@ -347,3 +347,18 @@ def test_an_unreadable_jku_list_lets_no_new_jku_in(make_app, tmp_path, fhir):
     client = make_app(trusted_issuers=path).test_client()
     assert post(client, token(kid="l-1", headers={"jku": listed})).status_code == 401
     assert not [r for r, _ in fhir.log if r.path == "/listed/jwks.json"]  # never contacted
+
+
+def test_a_token_valid_for_longer_than_the_cap_is_refused(make_app, tmp_path):
+    # contract v3: CDS_MAX_TOKEN_LIFETIME_SECONDS (default 3600); a token valid ten years
+    # ahead was accepted before
+    now = int(time.time())
+    secured = make_app(trusted_issuers=issuers_file(tmp_path)).test_client()
+    assert post(secured, token(iat=now, exp=now + 3600)).status_code == 200
+    assert post(secured, token(iat=now, exp=now + 3601)).status_code == 401
+    assert post(secured, token(iat=now, exp=now + 10 * 365 * 86400)).status_code == 401
+    strict = make_app(
+        trusted_issuers=issuers_file(tmp_path), max_token_lifetime_seconds=300
+    ).test_client()
+    assert post(strict, token(iat=now, exp=now + 600)).status_code == 401
+    assert post(strict, token(iat=now, exp=now + 300)).status_code == 200

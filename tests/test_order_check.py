@@ -250,3 +250,13 @@ def test_a_draft_whose_medication_read_fails_stays_unidentified(client, fhir):
     request["fhirServer"] = fhir.url_for("/fhir")
     (card,) = client.post(SIGN, json=request).get_json()["cards"]
     assert card["extension"]["wm-anti-cd20-order-check"]["rule"] == "drug-unidentified"
+
+
+@pytest.mark.parametrize("subject", ["Patient/someone-else", ["Patient/x"], 7, {"reference": 7}])
+def test_a_draft_with_a_malformed_subject_is_excluded(client, subject):
+    request = fixture("38-order-high-igm")
+    for entry in request["context"]["draftOrders"]["entry"]:
+        entry["resource"]["subject"] = subject
+    response = client.post(SIGN, json=request)
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": []}  # never checked as this patient's order

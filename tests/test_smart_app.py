@@ -443,6 +443,9 @@ def test_the_banner_names_only_the_launched_patient():
     assert patient_banner([jane], "p1") == "Jane Doe, born 1950-01-02"
     assert patient_banner([jane], "p2") is None
     assert patient_banner([{**jane, "name": [{"text": "x\u0000y"}], "birthDate": 5}], "p1") is None
+    # contract v3: bidirectional and C1 controls never reach the banner ("Trojan Source")
+    tricked = {**jane, "name": [{"text": "Jane \u202eeoD\u202c\u2066 \u0085Smith"}]}
+    assert patient_banner([tricked], "p1") == "Jane eoD Smith, born 1950-01-02"
 
 
 def test_the_default_scopes_are_what_the_app_reads():

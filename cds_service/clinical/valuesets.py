@@ -76,6 +76,10 @@ _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # [design] §3.2: a negation among a clause's first 2 words makes it negative.
 NEGATION_LEAD_WORDS = 2
 
+# contract v3: a text scanned for drug names, regimens or procedures is read this far; EHR
+# texts are short, and a long one must not make the scan costly.
+MAX_SCANNED_CHARACTERS = 2000
+
 
 def _read_clause(clause: str) -> IfeReading | None:
     """One clause: negative, positive, unreadable, or None when it says nothing."""
@@ -240,6 +244,7 @@ _ACRONYM_PATTERN = re.compile(
 
 def drugs_of_acronyms(text: str) -> list[WmDrug]:
     """The drugs of every regimen acronym in `text` ("DRC regimen cycle 3 of 6")."""
+    text = text[:MAX_SCANNED_CHARACTERS]
     return [
         _BY_INGREDIENT[name]
         for match in _ACRONYM_PATTERN.findall(text)
@@ -249,6 +254,7 @@ def drugs_of_acronyms(text: str) -> list[WmDrug]:
 
 def drugs_in_text(text: str) -> list[WmDrug]:
     """Every WM drug a text names: by ingredient, brand name or regimen acronym (§3.3)."""
+    text = text[:MAX_SCANNED_CHARACTERS]
     exact = _BY_NAME.get(text.strip().lower())
     if exact is not None:
         return [exact]  # the text is one drug's name ("rituximab"): nothing else to find
@@ -256,6 +262,7 @@ def drugs_in_text(text: str) -> list[WmDrug]:
 
 
 def names_beam(text: str) -> bool:
+    text = text[:MAX_SCANNED_CHARACTERS]
     return any(match.lower() == "beam" for match in _ACRONYM_PATTERN.findall(text))
 
 
@@ -289,6 +296,7 @@ def looks_investigational(texts: list[str], atc_codes: list[str]) -> bool:
     """§3.3: a record naming no WM drug that reads as a trial drug (investigational, study
     drug, blinded, IMP, or a sponsor code such as BGB-16673), unless it is coded outside the
     antineoplastic agents or names a supportive-care drug ("per protocol" is not enough)."""
+    texts = [text[:MAX_SCANNED_CHARACTERS] for text in texts]
     if any(not code.startswith(ANTINEOPLASTIC_ATC_PREFIX) for code in atc_codes):
         return False
     if any(_SUPPORTIVE_CARE.search(text) for text in texts):
@@ -301,6 +309,7 @@ def looks_investigational(texts: list[str], atc_codes: list[str]) -> bool:
 
 def looks_anticancer(texts: list[str], atc_codes: list[str]) -> bool:
     """§3.3: anticancer treatment that is not a WM drug: left out and reported."""
+    texts = [text[:MAX_SCANNED_CHARACTERS] for text in texts]
     if any(code.startswith(ANTINEOPLASTIC_ATC_PREFIX) for code in atc_codes):
         return True
     return any(_ANTICANCER_WORDS.search(text) or _ANTICANCER_ENDINGS.search(text) for text in texts)
@@ -314,6 +323,7 @@ _MOBILISATION = re.compile(r"mobili[sz]ation|priming", re.IGNORECASE)
 
 def says_high_dose(texts: list[str]) -> bool:
     """§3.5: melphalan at least 140 mg/m2 (a number before mg/m2 in the text) or "high-dose"."""
+    texts = [text[:MAX_SCANNED_CHARACTERS] for text in texts]
     for text in texts:
         if _HIGH_DOSE_TEXT.search(text):
             return True
@@ -323,6 +333,7 @@ def says_high_dose(texts: list[str]) -> bool:
 
 
 def says_mobilisation(texts: list[str]) -> bool:
+    texts = [text[:MAX_SCANNED_CHARACTERS] for text in texts]
     return any(
         ("mobili" in lowered or "priming" in lowered) and _MOBILISATION.search(lowered)
         for lowered in (text.lower() for text in texts)
@@ -342,6 +353,7 @@ _COLLECTING = re.compile(r"apheresis|collection|harvest", re.IGNORECASE)
 def transplant_kind(text: str) -> str | None:
     """§3.5: "transplant" (an autologous transplant procedure), "collection" (a stem-cell
     collection), or None."""
+    text = text[:MAX_SCANNED_CHARACTERS]
     if _STEM_CELL_SOURCE.search(text) and _COLLECTING.search(text):
         return "collection"
     if _COLLECTION_WORDS.search(text):
@@ -359,6 +371,7 @@ def drug_by_code(system: str | None, code: str | None) -> WmDrug | None:
 
 def drugs_named_in(text: str) -> list[WmDrug]:
     """Every WM drug whose ingredient or brand name appears as a word in `text`."""
+    text = text[:MAX_SCANNED_CHARACTERS]
     found = dict.fromkeys(_BY_NAME[match.lower()] for match in _NAME_PATTERN.findall(text))
     return list(found)
 
@@ -375,6 +388,7 @@ _OTHER_APHERESIS = re.compile(
 
 
 def names_plasmapheresis(text: str) -> bool:
+    text = text[:MAX_SCANNED_CHARACTERS]
     if _PLASMA_EXCHANGE.search(text):
         return True
     return bool(_BARE_APHERESIS.search(text)) and not _OTHER_APHERESIS.search(text)
@@ -412,6 +426,7 @@ def _icd10(system: str | None) -> bool:
 def condition_kind(codings: list[tuple[str | None, str | None]], texts: list[str]) -> str | None:
     """ "wm" for Waldenström macroglobulinemia (ICD-10 C88.0*, SNOMED CT 35601003, or named
     in the text); "other" for another disease the WM drugs treat; None otherwise."""
+    texts = [text[:MAX_SCANNED_CHARACTERS] for text in texts]
     for system, code in codings:
         if code and _icd10(system) and code.upper().startswith(WM_ICD10_PREFIX):
             return "wm"

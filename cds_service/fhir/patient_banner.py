@@ -11,6 +11,9 @@ from .documents import Resource, resource_members
 
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+# Bidirectional controls (which can reorder what a name appears to say: "Trojan Source") and
+# C1 controls: taken out of a name before it is shown (contract v3).
+_INVISIBLE = re.compile("[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _name(resource: dict[str, Any]) -> str | None:
@@ -25,6 +28,7 @@ def _name(resource: dict[str, Any]) -> str | None:
             given = name.get("given") if isinstance(name.get("given"), list) else []
             parts = [*given, name.get("family")]
             text = " ".join(p for p in parts if isinstance(p, str) and p)
+        text = _INVISIBLE.sub("", text).strip() if text else text
         if text and _PRINTABLE.fullmatch(text):
             return text
     return None

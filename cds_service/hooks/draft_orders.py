@@ -153,9 +153,15 @@ def read_draft_orders(
         drugs, unidentified = _order_drugs(order, bundled, fhir_server)
         if not drugs and not unidentified:
             continue
-        # A draft without a subject came in this patient's context: it is this patient's.
-        has_subject = isinstance(order.get("subject"), dict)
-        owner = subject_patient_id(order, fhir_server) if has_subject else patient_id
+        # A draft without a subject came in this patient's context: it is this patient's. A
+        # subject that is there but malformed (a string, a list) names nobody we can tell.
+        subject = order.get("subject")
+        if subject is None:
+            owner: str | None = patient_id
+        elif isinstance(subject, dict):
+            owner = subject_patient_id(order, fhir_server)
+        else:
+            owner = None
         if owner is None:
             drafts.excluded.append(Exclusion(reference[:200], "its patient cannot be identified"))
             continue

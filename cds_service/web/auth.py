@@ -29,6 +29,7 @@ ALLOWED_ALGORITHMS = frozenset(
 )
 DEFAULT_ALGORITHMS = ("ES384", "RS384")  # CDS Hooks 2.0 recommends these
 CLOCK_SKEW_SECONDS = 60
+DEFAULT_MAX_LIFETIME_SECONDS = 3600
 
 
 # 9999-12-31T23:59:59Z: a time after it is no time (and would overflow the jti store).
@@ -159,9 +160,15 @@ def load_trusted_issuers(path: Path) -> dict[str, TrustedIssuer]:
 
 
 class Authenticator:
-    def __init__(self, issuers: dict[str, TrustedIssuer], seen: SqlStore) -> None:
+    def __init__(
+        self,
+        issuers: dict[str, TrustedIssuer],
+        seen: SqlStore,
+        max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
+    ) -> None:
         self.issuers = issuers
         self.seen = seen
+        self.max_lifetime_seconds = max_lifetime_seconds
         self._fetched = FetchedKeys()
 
     def authenticate(self, authorization: str | None, audience: str) -> TrustedIssuer:
@@ -221,8 +228,7 @@ class Authenticator:
             raise AuthenticationFailed("jti already used (replay)")
         return issuer
 
-    @staticmethod
-    def _check_times(claims: Mapping[str, Any]) -> None:
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = time.time()
         exp, iat = claims.get("exp"), claims.get("iat")
         if exp is None:
@@ -237,6 +243,10 @@ class Authenticator:
             raise AuthenticationFailed("iat out of range")
         if iat > now + CLOCK_SKEW_SECONDS:
             raise AuthenticationFailed("iat in the future")
+        # contract v3: a token valid for years is a stolen-key risk; its jti would also be
+        # kept as long (CDS_MAX_TOKEN_LIFETIME_SECONDS).
+        if exp - iat > self.max_lifetime_seconds:
+            raise AuthenticationFailed("exp is too far after iat (token lifetime too long)")
 
     def _signing_key(self, issuer: TrustedIssuer, header: Mapping[str, Any], token: str) -> Any:
         algorithm = header.get("alg")

@@ -123,3 +123,14 @@ def test_transplant_procedures(text, kind):
 )
 def test_condition_kinds(codings, texts, kind):
     assert condition_kind(codings, texts) == kind
+
+
+def test_a_text_is_scanned_for_drugs_up_to_its_first_2000_characters():
+    # contract v3: a long EHR text cannot make the scan costly; what it names early counts
+    from cds_service.clinical.valuesets import MAX_SCANNED_CHARACTERS, drugs_in_text
+
+    assert MAX_SCANNED_CHARACTERS == 2000
+    early = "rituximab " + "x" * 5000
+    late = "x " * 1000 + " ibrutinib"
+    assert [d.ingredient for d in drugs_in_text(early)] == ["rituximab"]
+    assert drugs_in_text(late) == []
