@@ -280,3 +280,26 @@ def condition(
     if verification:
         resource["verificationStatus"] = {"coding": [{"code": verification}]}
     return resource
+
+
+def issued_cards(
+    client: Any, count: int, service: str = "/cds-services/wm-igm-response"
+) -> list[str]:
+    """The uuids of `count` cards the service really issued (feedback is accepted only for
+    those, contract v3): one founding call each, the first card of each answer."""
+    cards = []
+    for _ in range(count):
+        response = client.post(service, json=founding_request())
+        assert response.status_code == 200, response.get_json()
+        cards.append(response.get_json()["cards"][0]["uuid"])
+    return cards
+
+
+def record_issued(
+    store: Any, count: int, service_id: str = "wm-igm-response", issuer: str = ""
+) -> list[str]:
+    """`count` card uuids recorded as issued in `store`, for tests of feedback in bulk (the
+    record the service itself writes when it answers)."""
+    cards = [str(uuid.uuid4()) for _ in range(count)]
+    store.record_cards(service_id, [(card, "response", "PR") for card in cards], issuer)
+    return cards

@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from cds_service.config import ConfigError
 from cds_service.web.auth import load_trusted_issuers
 
-from .builders import founding_request, hook_request
+from .builders import founding_request, hook_request, record_issued
 
 ISS = "https://ehr.example.org"
 # Registered but unreachable (loopback, refused): tests never leave this machine.
@@ -79,10 +79,12 @@ def test_discovery_and_feedback_need_a_token_too(secured):
         "/cds-services", headers={"Authorization": f"Bearer {token(aud=BASE + '/cds-services')}"}
     )
     assert ok.status_code == 200
+    # a card issued to this EHR (contract v3: feedback only for this service's cards)
+    (card,) = record_issued(secured.application.extensions["wm_igm_store"], 1, issuer=ISS)
     feedback = {
         "feedback": [
             {
-                "card": str(uuid.uuid4()),
+                "card": card,
                 "outcome": "overridden",
                 "overrideReason": {"userComment": "x"},
                 "outcomeTimestamp": "2026-11-24T10:00:00Z",

@@ -9,6 +9,8 @@ import pytest
 
 from cds_service.store.feedback import SqliteStore
 
+from .builders import issued_cards, record_issued
+
 FEEDBACK = "/cds-services/wm-igm-response/feedback"
 
 
@@ -27,14 +29,16 @@ def item(**overrides):
 
 
 def test_feedback_is_stored_once_and_survives_a_restart(make_app, tmp_path):
-    entry = item()
+    client = make_app().test_client()
+    first_card, second_card = issued_cards(client, 2)
+    entry = item(card=first_card)
     accepted = item(
+        card=second_card,
         outcome="accepted",
         acceptedSuggestions=[{"id": str(uuid.uuid4())}],
         outcomeTimestamp="2026-11-24T11:00:00+01:00",
     )
     accepted.pop("overrideReason")
-    client = make_app().test_client()
     first = client.post(FEEDBACK, json={"feedback": [entry, accepted]})
     assert first.status_code == 200
     assert first.get_json() == {"stored": 2, "duplicates": 0}
@@ -54,9 +58,13 @@ def test_feedback_is_stored_once_and_survives_a_restart(make_app, tmp_path):
 
 def test_feedback_database_never_holds_tokens(make_app, tmp_path):
     client = make_app().test_client()
-    client.post(
-        FEEDBACK, json={"feedback": [item()]}, headers={"Authorization": "Bearer SECRET-JWT"}
+    (card,) = issued_cards(client, 1)
+    response = client.post(
+        FEEDBACK,
+        json={"feedback": [item(card=card)]},
+        headers={"Authorization": "Bearer SECRET-JWT"},
     )
+    assert response.status_code == 200
     raw = (tmp_path / "feedback.sqlite3").read_bytes()
     assert b"SECRET-JWT" not in raw
 
@@ -100,3 +108,55 @@ def test_the_shared_secret_is_made_once_and_kept(tmp_path):
     secret = SqliteStore(path).shared_secret("smart")
     assert len(secret) >= 32
     assert SqliteStore(path).shared_secret("smart") == secret  # another worker, a restart
+
+
+# contract v3: feedback bound to its source ---------------------------------------------------
+
+
+def test_feedback_about_a_card_this_service_did_not_issue_is_refused(make_app, tmp_path):
+    client = make_app().test_client()
+    response = client.post(FEEDBACK, json={"feedback": [item()]})  # a made-up card
+    assert response.status_code == 400
+    assert "feedback[0].card: not a card this service issued" in response.get_data(as_text=True)
+    assert SqliteStore(tmp_path / "feedback.sqlite3").all() == []
+    # a card of another service of this one is not this service's either
+    (card,) = issued_cards(client, 1)
+    other = client.post(
+        "/cds-services/wm-anti-cd20-order-check/feedback", json={"feedback": [item(card=card)]}
+    )
+    assert other.status_code == 400
+
+
+def test_a_card_takes_at_most_20_feedback_items(make_app):
+    client = make_app().test_client()
+    (card,) = issued_cards(client, 1)
+    items = [item(card=card, outcomeTimestamp=f"2026-11-24T10:{n:02d}:00Z") for n in range(21)]
+    assert client.post(FEEDBACK, json={"feedback": items[:20]}).status_code == 200
+    refused = client.post(FEEDBACK, json={"feedback": items[20:]})
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+
+
+def test_an_issuer_sends_at_most_600_feedback_items_a_minute():
+    from cds_service.hooks.service import MAX_FEEDBACK_PER_MINUTE, FeedbackLimited, PerMinute
+
+    now = [1_000_020.0]
+    limit = PerMinute(MAX_FEEDBACK_PER_MINUTE, clock=lambda: now[0])
+    limit.take("https://ehr-a", 600)
+    with pytest.raises(FeedbackLimited):
+        limit.take("https://ehr-a", 1)
+    limit.take("https://ehr-b", 600)  # each issuer has its own
+    now[0] += 60
+    limit.take("https://ehr-a", 600)  # the next minute
+
+
+def test_feedback_past_the_issuers_limit_is_429(make_app):
+    from cds_service.hooks.service import PerMinute
+
+    app = make_app()
+    app.extensions["wm_igm_service"]._feedback_rate = PerMinute(3)
+    client = app.test_client()
+    cards = record_issued(app.extensions["wm_igm_store"], 4)
+    first = client.post(FEEDBACK, json={"feedback": [item(card=c) for c in cards[:3]]})
+    assert first.status_code == 200
+    refused = client.post(FEEDBACK, json={"feedback": [item(card=cards[3])]})
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"

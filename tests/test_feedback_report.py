@@ -12,7 +12,8 @@ from pathlib import Path
 
 import requests
 
-from cds_service.tools.feedback_report import summarise
+from cds_service.store.feedback import SqliteStore
+from cds_service.tools.feedback_report import as_text, summarise
 
 from . import servers
 from .builders import founding_request
@@ -54,20 +55,26 @@ def test_rates_by_kind_category_and_reason_from_the_real_server(tmp_path):
             _feedback(response_cards[1], "overridden", "2025-02-10T09:00:00Z", marrow),
             _feedback(response_cards[2], "overridden", "2025-03-10T09:00:00+01:00", judgement),
             _feedback(response_cards[0], "overridden", "2025-03-10T10:00:00Z", judgement),
-            # a card this store never issued
-            {
-                "card": str(uuid.uuid4()),
-                "outcome": "overridden",
-                "overrideReason": {"userComment": "x"},
-                "outcomeTimestamp": "2025-03-11T09:00:00Z",
-            },
         ]
         stored = requests.post(
             server.url + SERVICE + "/feedback", json={"feedback": items}, timeout=30
         )
         assert stored.status_code == 200
+        # a card this store never issued is refused (contract v3)...
+        unknown = {
+            "card": str(uuid.uuid4()),
+            "outcome": "overridden",
+            "overrideReason": {"userComment": "x"},
+            "outcomeTimestamp": "2025-03-11T09:00:00Z",
+        }
+        refused = requests.post(
+            server.url + SERVICE + "/feedback", json={"feedback": [unknown]}, timeout=30
+        )
+        assert refused.status_code == 400
     finally:
         server.close()
+    # ...but a store written before that rule may hold such feedback: the report counts it
+    SqliteStore(tmp_path / "feedback.sqlite3").store("wm-igm-response", [unknown])
     result = _report(tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -104,3 +111,22 @@ def test_bad_arguments_and_a_missing_store_exit_2(tmp_path):
 
 def test_no_feedback_says_so():
     assert summarise([]) == {"feedback": 0, "groups": [], "overrideReasons": []}
+
+
+def test_client_text_cannot_forge_or_recolour_a_line_of_the_report():
+    item = {
+        "service": "wm-igm-response",
+        "kind": "wm-igm-response",
+        "category": "PR",
+        "outcome": "overridden",
+        "overrideReason": {
+            "reason": {"code": "x\nFeedback items: 0\x1b[31m", "display": "ok\u202eevil\r"}
+        },
+    }
+    report = summarise([item])
+    text = as_text(report)
+    (reason,) = report["overrideReasons"]
+    assert reason["reason"] == "x?Feedback items: 0?[31m" and reason["display"] == "ok?evil?"
+    assert "\x1b" not in text and "\u202e" not in text
+    assert text.count("Feedback items") == 2  # the header, and the client's text on its line
+    assert "\nFeedback items: 0" not in text

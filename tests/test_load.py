@@ -4,7 +4,6 @@ concurrent clients, a fixed number of requests. Zero errors; feedback never lost
 from __future__ import annotations
 
 import json
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import requests
 from cds_service.hooks.discovery import SERVICE_BY_HOOK
 from cds_service.store.feedback import SqliteStore
 
+from .builders import record_issued
 from .servers import Server, log_records
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*.json"))
@@ -73,9 +73,11 @@ def test_concurrent_calls_all_succeed(server):
 
 
 def test_concurrent_feedback_is_stored_exactly_once_and_survives_restart(server):
+    # cards the service issued (as it records them when it answers)
+    cards = record_issued(SqliteStore(server.tmp_path / "feedback.sqlite3"), 240)
     items = [
         {
-            "card": str(uuid.uuid4()),
+            "card": cards[n],
             "outcome": "overridden",
             "overrideReason": {"userComment": f"comment {n}"},
             "outcomeTimestamp": "2026-11-24T10:00:00Z",

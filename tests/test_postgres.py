@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from . import servers
-from .builders import founding_request
+from .builders import founding_request, record_issued
 from .postgres import Postgres, binaries
 from .test_security import EC_KEY, ISS, public_jwk
 
@@ -177,9 +177,9 @@ def call(base, bearer, body=None, path=SERVICE):
     )
 
 
-def _feedback(n):
+def _feedback(n, card=None):
     return {
-        "card": str(uuid.uuid4()),
+        "card": card or str(uuid.uuid4()),
         "outcome": "overridden",
         "overrideReason": {"userComment": f"comment {n}"},
         "outcomeTimestamp": "2026-11-24T10:00:00Z",
@@ -195,7 +195,8 @@ def test_a_token_used_on_one_instance_is_refused_on_the_other(instances):
 
 def test_concurrent_feedback_to_both_instances_is_stored_exactly_once(instances, postgres):
     before = _count(postgres.url, "feedback")
-    items = [_feedback(n) for n in range(60)]
+    cards = record_issued(PostgresStore(postgres.url, prepare=False), 60, issuer=ISS)
+    items = [_feedback(n, cards[n]) for n in range(60)]
     path = SERVICE + "/feedback"
     jobs = [(base, items[i : i + 3]) for i in range(0, len(items), 3) for base in instances.urls]
 
@@ -229,7 +230,10 @@ def _status(url):
 def test_losing_the_database_is_503_never_500_and_recovers_without_restart(instances, postgres):
     used = token()
     assert call(instances.urls[0], used).status_code == 200
-    pending = [_feedback(n) for n in range(3)]
+    cards = record_issued(PostgresStore(postgres.url, prepare=False), 3, issuer=ISS)
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        connection.execute("CHECKPOINT")  # issued cards are written without waiting for disk
+    pending = [_feedback(n, cards[n]) for n in range(3)]
     path = SERVICE + "/feedback"
     postgres.stop("immediate")
     try:

@@ -35,7 +35,7 @@ from ..fhir.parsing import parse_resources
 from ..fhir.patient_banner import patient_banner
 from ..fhir.prefetch import MEDICATIONS_READ, Prefetch, complete_prefetch
 from ..store.issued_cards import IssuedCards
-from ..store.sql import SqlStore, StoreUnavailable, normalise_timestamp
+from ..store.sql import NO_ISSUER, SqlStore, StoreUnavailable, card_uuid, normalise_timestamp
 from .discovery import HOOK, SERVICE_ID, SERVICES, TREND_READS, ServiceDefinition
 from .draft_orders import read_draft_orders
 from .validation import InvalidBody, check_prefetch_values, validate, without_nulls
@@ -47,6 +47,10 @@ EVIDENCE_KEYS = (
     "medicationRequests",
     "medicationAdministrations",
 )
+# contract v3: feedback bound to its source and bounded (a card gets a handful in practice).
+MAX_FEEDBACK_PER_CARD = 20
+MAX_FEEDBACK_PER_MINUTE = 600
+_RECORD_SLACK_SECONDS = 0.25
 # contract v3: /readyz answers within 3 s, whatever the store does.
 READINESS_SECONDS = 2.5
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
@@ -101,6 +105,31 @@ class TrendView:
     incomplete: tuple[str, ...] = ()  # of `unavailable`, the keys the server returned in part
 
 
+class FeedbackLimited(Exception):
+    """Too much feedback (429); the message says which limit."""
+
+
+class PerMinute:
+    """Items per key per clock minute, in this process (each worker counts its own)."""
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.time) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._minute = -1
+        self._counts: dict[str, int] = {}
+
+    def take(self, key: str, items: int) -> None:
+        minute = int(self._clock() // 60)
+        with self._lock:
+            if minute != self._minute:
+                self._minute, self._counts = minute, {}
+            count = self._counts.get(key, 0) + items
+            if count > self._limit:
+                raise FeedbackLimited(f"at most {self._limit} feedback items a minute")
+            self._counts[key] = count
+
+
 class _PerProcess:
     """A thread pool per process: gunicorn forks after import."""
 
@@ -131,6 +160,7 @@ class CdsHooksService:
         self.issued_cards = IssuedCards(store, settings.card_record_seconds)
         self._resources = _PerProcess(settings.fhir_max_concurrency)
         self._readiness = _PerProcess(2, "readiness")
+        self._feedback_rate = PerMinute(MAX_FEEDBACK_PER_MINUTE)
 
     def _client_factory(
         self, request: dict[str, Any], allowed_fhir_servers: tuple[str, ...] | None
@@ -166,8 +196,10 @@ class CdsHooksService:
         stats: CallStats | None = None,
         allowed_fhir_servers: tuple[str, ...] | None = None,
         service_id: str = SERVICE_ID,
+        issuer: str | None = None,
     ) -> dict[str, Any]:
-        """A validated CDS Hooks response for one call of the service `service_id`.
+        """A validated CDS Hooks response for one call of the service `service_id`, from
+        `issuer` (the verified EHR, None with authentication off).
 
         `allowed_fhir_servers`: the FHIR servers this caller may send us to (None: any).
         Raises `InvalidBody` (400) or `PrefetchUnavailable` (412).
@@ -197,7 +229,7 @@ class CdsHooksService:
                 request, definition, today, base_url, stats, allowed_fhir_servers
             )
         issued = [(card["uuid"], *card_facts(card)) for card in cards]
-        self.issued_cards.add(definition.id, issued)
+        self.issued_cards.add(definition.id, issued, issuer or NO_ISSUER)
         stats.issued = [(kind, category) for _, kind, category in issued]
         stats.cards = len(cards)
         return {"cards": cards}
@@ -390,14 +422,41 @@ class CdsHooksService:
             return f"the store cannot be read ({type(error).__name__})"
         return None
 
-    def record_feedback(self, body: Any, service_id: str = SERVICE_ID) -> dict[str, Any]:
+    def record_feedback(
+        self, body: Any, service_id: str = SERVICE_ID, issuer: str | None = None
+    ) -> dict[str, Any]:
+        """Store feedback (CDS Hooks 2.0), only about cards this service issued (to this
+        issuer, when authentication is on): `InvalidBody` (400) for another card,
+        `FeedbackLimited` (429) past `MAX_FEEDBACK_PER_CARD` items for a card or
+        `MAX_FEEDBACK_PER_MINUTE` items from an issuer."""
         body = without_nulls("feedback", body)
         validate("feedback", body)
-        for index, item in enumerate(body["feedback"]):
+        items = body["feedback"]
+        for index, item in enumerate(items):
             try:
                 normalise_timestamp(item["outcomeTimestamp"])
             except ValueError:
                 where = f"feedback[{index}].outcomeTimestamp"
                 raise InvalidBody(f"{where}: not a valid date and time", location=where) from None
-        stored, duplicates = self.store.store(service_id, body["feedback"])
+        caller = issuer or NO_ISSUER
+        self._feedback_rate.take(caller, len(items))
+        self.issued_cards.flush()  # this worker's own cards are then in the store
+        cards = [item["card"] for item in items]
+        unknown, counts = self.store.feedback_standing(service_id, cards, caller)
+        if unknown:
+            # Another worker may hold the record still, for at most its write interval.
+            time.sleep(self.issued_cards.interval_seconds + _RECORD_SLACK_SECONDS)
+            unknown, counts = self.store.feedback_standing(service_id, cards, caller)
+        for index, item in enumerate(items):
+            if card_uuid(item["card"]) in unknown:
+                where = f"feedback[{index}].card"
+                raise InvalidBody(f"{where}: not a card this service issued", location=where)
+        for item in items:
+            card = card_uuid(item["card"])
+            counts[card] = counts.get(card, 0) + 1
+            if counts[card] > MAX_FEEDBACK_PER_CARD:
+                raise FeedbackLimited(
+                    f"a card takes at most {MAX_FEEDBACK_PER_CARD} feedback items"
+                )
+        stored, duplicates = self.store.store(service_id, items)
         return {"stored": stored, "duplicates": duplicates}

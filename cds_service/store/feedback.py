@@ -3,6 +3,7 @@ kept across restarts (the embedded default: `make run` needs nothing but Python)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .sql import SCHEMA, SqlStore, StoreUnavailable, normalise_timestamp
+from .sql import ADDED_COLUMNS, SCHEMA, SqlStore, StoreUnavailable, normalise_timestamp
 from .sqlite import BUSY_TIMEOUT_SECONDS, connect, prepare
 
 __all__ = ["SqliteStore", "normalise_timestamp"]
@@ -26,6 +27,16 @@ class SqliteStore(SqlStore):
         self.path = Path(path)
         self._local = threading.local()
         prepare(self.path, ";\n".join(SCHEMA).format(serial="INTEGER") + ";")
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """A store made by an earlier version gets the columns added since."""
+        with connect(self.path) as connection:
+            for table, column, kind in ADDED_COLUMNS:
+                present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    with contextlib.suppress(sqlite3.OperationalError):  # another worker did
+                        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _kept(self) -> sqlite3.Connection:
         local = self._local

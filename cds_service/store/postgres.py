@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .sql import SCHEMA, SqlStore, StoreUnavailable
+from .sql import ADDED_COLUMNS, SCHEMA, SqlStore, StoreUnavailable
 
 # pg_advisory_lock key for schema changes: any fixed number, the same in every instance.
 MIGRATION_LOCK = 0x574D_4947  # "WMIG"
@@ -55,6 +55,10 @@ class PostgresStore(SqlStore):
                 try:
                     for statement in SCHEMA:
                         connection.execute(statement.format(serial="BIGSERIAL"))
+                    for table, column, kind in ADDED_COLUMNS:
+                        connection.execute(
+                            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
+                        )
                 finally:
                     connection.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         except psycopg.Error as error:

@@ -56,6 +56,14 @@ SCHEMA = (
     value TEXT NOT NULL
 )""",
 )
+# Columns added after a table was first created, as (table, column, type): each backend adds
+# the ones a store made by an earlier version lacks.
+ADDED_COLUMNS = (
+    # contract v3: feedback is accepted only from the issuer a card was issued to
+    ("issued_card", "issuer", "TEXT"),
+)
+# A card issued with authentication off has no issuer.
+NO_ISSUER = ""
 
 
 class StoreUnavailable(Exception):
@@ -133,24 +141,54 @@ class SqlStore:
                 stored += max(cursor.rowcount, 0)
         return stored, len(items) - stored
 
-    def record_cards(self, service_id: str, cards: list[tuple[str, str, str | None]]) -> None:
-        """Remember issued cards: (uuid, kind, category or None), in one transaction. One
-        statement text whatever the number of cards, so the connection's statement cache
-        holds one prepared statement, not one per batch size."""
+    def record_cards(
+        self, service_id: str, cards: list[tuple[str, str, str | None]], issuer: str = NO_ISSUER
+    ) -> None:
+        """Remember issued cards: (uuid, kind, category or None), in one transaction, with
+        the issuer they were issued to. One statement text whatever the number of cards, so
+        the connection's statement cache holds one prepared statement, not one per batch."""
         if not cards:
             return
         issued_at = datetime.now(UTC).isoformat(timespec="seconds")
         rows = [
-            (card_uuid(uuid), service_id, kind, category, issued_at)
+            (card_uuid(uuid), service_id, kind, category, issued_at, issuer)
             for uuid, kind, category in cards
         ]
         with self._connection(durable=False) as connection:
             self._execute_many(
                 connection,
-                "INSERT INTO issued_card (card_uuid, service_id, kind, category, issued_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO issued_card (card_uuid, service_id, kind, category, issued_at, "
+                "issuer) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
+
+    def feedback_standing(
+        self, service_id: str, cards: list[str], issuer: str = NO_ISSUER
+    ) -> tuple[list[str], dict[str, int]]:
+        """For feedback about `cards`: those this service did not issue (for this service,
+        to this issuer), and how many feedback items each card already has."""
+        wanted = sorted({card_uuid(card) for card in cards})
+        marks = ", ".join("?" for _ in wanted)
+        with self._connection() as connection:
+            issued = {
+                row[0]
+                for row in self._execute(
+                    connection,
+                    f"SELECT card_uuid FROM issued_card WHERE card_uuid IN ({marks}) "
+                    "AND service_id = ? AND COALESCE(issuer, '') = ?",
+                    (*wanted, service_id, issuer),
+                ).fetchall()
+            }
+            counts = {
+                row[0]: int(row[1])
+                for row in self._execute(
+                    connection,
+                    f"SELECT card_uuid, count(*) FROM feedback WHERE card_uuid IN ({marks}) "
+                    "AND service_id = ? GROUP BY card_uuid",
+                    (*wanted, service_id),
+                ).fetchall()
+            }
+        return [card for card in wanted if card not in issued], counts
 
     def first_use(self, iss: str, jti: str, expires: int) -> bool:
         """True the first time this issuer's `jti` is seen (one statement, unique key)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from datetime import date
@@ -23,6 +24,19 @@ def _rate(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
 
 
+# Control characters (newlines, terminal escapes) and bidirectional controls in what a client
+# sent: shown as "?", so that no line of the report can be forged or recoloured (contract v3).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SHOWN_CHARACTERS = 100
+
+
+def _inert(value: Any) -> str:
+    """A client's text, one safe line of at most `_SHOWN_CHARACTERS`."""
+    if not isinstance(value, str):
+        return ""
+    return _UNSAFE.sub("?", value[:_SHOWN_CHARACTERS])
+
+
 def summarise(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts and rates by (service, kind, category), and override reasons within them."""
     groups: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
@@ -32,8 +46,8 @@ def summarise(items: list[dict[str, Any]]) -> dict[str, Any]:
         groups[key][item["outcome"]] += 1
         if item["outcome"] == "overridden":
             reason = (item.get("overrideReason") or {}).get("reason") or {}
-            code = reason.get("code") or "(none given)"
-            reasons[(*key, code, reason.get("display") or "")] += 1
+            code = _inert(reason.get("code")) or "(none given)"
+            reasons[(*key, code, _inert(reason.get("display")))] += 1
     rows = []
     for (service, kind, category), counts in sorted(groups.items()):
         total = sum(counts.values())

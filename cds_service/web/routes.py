@@ -28,7 +28,7 @@ from ..fhir.outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
 from ..fhir.prefetch import PrefetchUnavailable
 from ..fhir.url_policy import is_loopback_host
 from ..hooks.discovery import SERVICES, discovery_document
-from ..hooks.service import CallStats, CdsHooksService
+from ..hooks.service import CallStats, CdsHooksService, FeedbackLimited
 from ..hooks.validation import InvalidBody, parse_json
 from ..store.sql import StoreUnavailable
 from . import metrics
@@ -145,6 +145,12 @@ def _store_unavailable(error: StoreUnavailable) -> Response:
     return response
 
 
+def _issuer() -> str | None:
+    """The verified issuer's `iss`, or None with authentication off."""
+    issuer = getattr(g, "issuer", None)
+    return None if issuer is None else issuer.iss
+
+
 def _allowed_fhir_servers() -> tuple[str, ...] | None:
     """None: any (authentication off); otherwise the verified issuer's servers."""
     if current_app.extensions["wm_igm_auth"] is None:
@@ -166,8 +172,9 @@ def call_service(service_id: str) -> Response:
         body = _json_body(loads_request)
         today = current_app.extensions["wm_igm_today"]()
         result = _service().evaluate(
-            body, today, public_base_url(), stats, _allowed_fhir_servers(), service_id
-        )
+            body, today, public_base_url(), stats, _allowed_fhir_servers(), service_id,
+            _issuer(),
+        )  # fmt: skip
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)
     except PrefetchUnavailable as error:
@@ -183,9 +190,13 @@ def feedback(service_id: str) -> Response:
     if service_id not in SERVICES:
         raise NotFound("there is no such CDS service")
     try:
-        result = _service().record_feedback(_json_body(), service_id)
+        result = _service().record_feedback(_json_body(), service_id, _issuer())
     except InvalidBody as error:
         return _outcome(400, str(error), where=error.location)
+    except FeedbackLimited as error:
+        response = _outcome(429, str(error), code="throttled")
+        response.headers["Retry-After"] = "60"
+        return response
     except StoreUnavailable as error:
         return _store_unavailable(error)  # nothing was written: the client retries
     return jsonify(result)
