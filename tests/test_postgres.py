@@ -177,6 +177,15 @@ def call(base, bearer, body=None, path=SERVICE):
     )
 
 
+def _issued_in(postgres, count):
+    """Cards recorded as issued to ISS (feedback is accepted only for those)."""
+    store = PostgresStore(postgres.url, prepare=False)
+    try:
+        return record_issued(store, count, issuer=ISS)
+    finally:
+        store.close()
+
+
 def _feedback(n, card=None):
     return {
         "card": card or str(uuid.uuid4()),
@@ -195,7 +204,7 @@ def test_a_token_used_on_one_instance_is_refused_on_the_other(instances):
 
 def test_concurrent_feedback_to_both_instances_is_stored_exactly_once(instances, postgres):
     before = _count(postgres.url, "feedback")
-    cards = record_issued(PostgresStore(postgres.url, prepare=False), 60, issuer=ISS)
+    cards = _issued_in(postgres, 60)
     items = [_feedback(n, cards[n]) for n in range(60)]
     path = SERVICE + "/feedback"
     jobs = [(base, items[i : i + 3]) for i in range(0, len(items), 3) for base in instances.urls]
@@ -230,7 +239,7 @@ def _status(url):
 def test_losing_the_database_is_503_never_500_and_recovers_without_restart(instances, postgres):
     used = token()
     assert call(instances.urls[0], used).status_code == 200
-    cards = record_issued(PostgresStore(postgres.url, prepare=False), 3, issuer=ISS)
+    cards = _issued_in(postgres, 3)
     with psycopg.connect(postgres.url, autocommit=True) as connection:
         connection.execute("CHECKPOINT")  # issued cards are written without waiting for disk
     pending = [_feedback(n, cards[n]) for n in range(3)]

@@ -50,7 +50,6 @@ EVIDENCE_KEYS = (
 # contract v3: feedback bound to its source and bounded (a card gets a handful in practice).
 MAX_FEEDBACK_PER_CARD = 20
 MAX_FEEDBACK_PER_MINUTE = 600
-_RECORD_SLACK_SECONDS = 0.25
 # contract v3: /readyz answers within 3 s, whatever the store does.
 READINESS_SECONDS = 2.5
 # Request extension naming "today" for replayed fixtures; honoured only with allow_as_of.
@@ -442,11 +441,10 @@ class CdsHooksService:
         self._feedback_rate.take(caller, len(items))
         self.issued_cards.flush()  # this worker's own cards are then in the store
         cards = [item["card"] for item in items]
+        # Another worker writes its records within CDS_CARD_RECORD_SECONDS of issuing them:
+        # feedback (a clinician's click) comes later. No waiting here: a caller must not be
+        # able to hold a thread by naming cards that do not exist.
         unknown, counts = self.store.feedback_standing(service_id, cards, caller)
-        if unknown:
-            # Another worker may hold the record still, for at most its write interval.
-            time.sleep(self.issued_cards.interval_seconds + _RECORD_SLACK_SECONDS)
-            unknown, counts = self.store.feedback_standing(service_id, cards, caller)
         for index, item in enumerate(items):
             if card_uuid(item["card"]) in unknown:
                 where = f"feedback[{index}].card"

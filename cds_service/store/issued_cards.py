@@ -54,10 +54,6 @@ class IssuedCards:
         if due:
             self.flush()
 
-    @property
-    def interval_seconds(self) -> float:
-        return self._interval
-
     def flush(self) -> None:
         """Write what is pending now (a due request, the worker's exit, tests)."""
         with self._lock:
