@@ -215,3 +215,53 @@ def test_sixteen_hanging_launches_leave_healthz_and_other_ehrs_answered(tmp_path
     finally:
         server.close()
         ehr.close()
+
+
+def test_a_get_without_a_body_is_not_cut_by_the_read_clock(tmp_path):
+    """The client read timeout bounds reading a request, not the work after it: a launch
+    whose EHR takes 2 s to answer is not cut by a 1 s read timeout (it was: gunicorn marks
+    every input terminated, and a GET was taken for a chunked body still to come)."""
+
+    def slow_configuration(conn):
+        time.sleep(2)
+        answer(configuration(f"http://127.0.0.1:{ehr.port}"), "application/json")(conn)
+
+    ehr = Listener(slow_configuration)
+    server = Server(tmp_path, CDS_SMART_CLIENT_ID=CLIENT_ID, CDS_CLIENT_READ_TIMEOUT_SECONDS="1")
+    try:
+        response = requests.get(
+            f"{server.url}/smart/launch",
+            params={"iss": f"http://127.0.0.1:{ehr.port}/fhir", "launch": "x"},
+            allow_redirects=False,
+            timeout=60,
+        )
+        assert response.status_code == 302
+    finally:
+        server.close()
+        ehr.close()
+
+
+def test_no_smart_input_gives_a_500(make_app):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    client = make_app(smart_client_id=CLIENT_ID).test_client()
+    texts = st.text(max_size=60) | st.sampled_from(
+        ["http://127.0.0.1:9/fhir", "http://[::1", "http://127.0.0.1:99999/fhir", "\x00", "%"]
+    )
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        path=st.sampled_from(["/smart/launch", "/smart/app"]),
+        params=st.dictionaries(
+            st.sampled_from(["iss", "launch", "code", "state", "error"]), texts, max_size=5
+        ),
+        cookie=st.none() | texts,
+    )
+    def check(path, params, cookie):
+        if cookie is not None:
+            client.set_cookie("wm_igm_smart_launch", cookie, path="/smart/app")
+        response = client.get(path, query_string=params)
+        assert response.status_code < 500 or response.status_code in (502, 503)
+
+    check()

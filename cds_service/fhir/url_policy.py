@@ -37,7 +37,10 @@ def _origin_urllib3(url: str) -> tuple[str, str, int | None]:
 
 
 def _origin_stdlib(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[" (an unclosed IPv6 literal)
+        raise UrlRefused("unparseable URL") from None
     if "@" in parts.netloc:
         raise UrlRefused("userinfo in URL")
     try:
@@ -65,7 +68,10 @@ def on_server(link: str, base: str) -> str:
     host and port; `UrlRefused` otherwise."""
     if _AMBIGUOUS.search(link):
         raise UrlRefused("control character, whitespace or backslash in URL")
-    url = urljoin(base, link)
+    try:
+        url = urljoin(base, link)
+    except ValueError:
+        raise UrlRefused("unparseable URL") from None
     if origin(url) != origin(base):
         raise UrlRefused("link points away from the FHIR server")
     return url

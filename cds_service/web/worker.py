@@ -99,7 +99,11 @@ class BoundedReadWorker(ThreadWorker):
             sock = getattr(self._current, "sock", None)
             if sock is not None:
                 length = environ.get("CONTENT_LENGTH")
-                chunked = environ.get("wsgi.input_terminated") and not length
+                # gunicorn marks every input terminated (wsgi.input_terminated): a body comes
+                # only with a length or chunked encoding, so a GET without either is released
+                # at once, and its work (a SMART launch, say) is never cut by the read clock.
+                encoding = environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+                chunked = "chunked" in encoding and not length
                 if length in (None, "", "0") and not chunked:
                     self._watchdog.release(sock)  # no body to wait for
                 else:
