@@ -32,6 +32,7 @@ from cds_service.clinical.models import (
 )
 
 from .caveat_pages import caveat_text
+from .disease_status import record_status_suggestion
 from .extension import assessment_extension
 from .suggestions import (
     monitoring_igm_suggestion,
@@ -523,10 +524,15 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
         "overrideReasons": override_reasons(RESPONSE_OVERRIDES),
         "extension": assessment_extension(assessment, context.unavailable),
     }
-    repeat = _repeat_igm(assessment, context)
-    if repeat is not None:
-        card["suggestions"] = [repeat]
-        card["selectionBehavior"] = "at-most-one"
+    suggestions = [_repeat_igm(assessment, context)]
+    # contract v3: the assessment as mCODE disease status, beside the repeat IgM; not when
+    # the results were returned in part (the status could say more than the data)
+    if "observations" not in context.unavailable:
+        suggestions.append(record_status_suggestion(assessment, context.patient_id))
+    chosen = [suggestion for suggestion in suggestions if suggestion is not None]
+    if chosen:
+        card["suggestions"] = chosen
+        card["selectionBehavior"] = "any" if len(chosen) > 1 else "at-most-one"
     return card
 
 
@@ -704,7 +710,11 @@ def build_cards(
     if due is not None:
         # §3.7: a WM diagnosis with no result yet gets this card alone. The same order is
         # never suggested twice in one response.
-        suggested = bool(cards) and "suggestions" in cards[0]
+        suggested = bool(cards) and any(
+            action.get("resource", {}).get("resourceType") == "ServiceRequest"
+            for suggestion in cards[0].get("suggestions", [])
+            for action in suggestion["actions"]
+        )
         cards.append(monitoring_card(due, context, profile, suggest=not suggested))
     return cards
 

@@ -152,9 +152,11 @@ def test_progression_and_possible_progression_are_warnings():
     )
     (card,) = cards_for(possible)
     assert card["indicator"] == "warning"
-    (suggestion,) = card["suggestions"]
-    assert card["selectionBehavior"] == "at-most-one"
-    resource = ServiceRequest.model_validate(suggestion["actions"][0]["resource"])
+    # the repeat IgM, and (contract v3) the disease status to record, chosen independently
+    repeat, record = card["suggestions"]
+    assert card["selectionBehavior"] == "any"
+    assert record["label"] == "Record disease status: improved (IgM-based)"
+    resource = ServiceRequest.model_validate(repeat["actions"][0]["resource"])
     assert resource.code.coding[0].code == "2472-9"
     assert resource.subject.reference == "Patient/p1"
     assert (resource.status, resource.intent) == ("draft", "proposal")
@@ -250,7 +252,12 @@ def test_the_same_order_is_never_suggested_twice_in_one_response():
         MonitoringState.ON_THERAPY, 92, MonitoringReason.OVERDUE, date(2025, 1, 1), 120
     )
     response, monitoring = cards_for(possible, due)
-    assert len(response["suggestions"]) == 1 and "suggestions" not in monitoring
+    orders = [
+        suggestion
+        for suggestion in response["suggestions"]
+        if suggestion["actions"][0]["resource"]["resourceType"] == "ServiceRequest"
+    ]
+    assert len(orders) == 1 and "suggestions" not in monitoring
     (_, monitoring) = cards_for(assessment(), due)
     (suggestion,) = monitoring["suggestions"]
     assert "routine monitoring" in suggestion["actions"][0]["description"]

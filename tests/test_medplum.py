@@ -95,3 +95,42 @@ def test_the_smart_apps_reads_from_medplum_give_the_cards_words(path, medplum, m
     # the app also reads the Patient, for its banner
     assert view.banner is not None and "Fixture" in view.banner
     assert EXPECTED_EXTENSION  # the fixtures carry their expectations (checked elsewhere)
+
+
+@pytest.mark.parametrize(
+    "name, trend",
+    [
+        ("01-e1-zanubrutinib-pr", "268910001"),  # PR: improved
+        ("32-pd-then-fall", None),  # whatever the category, the server takes it
+        ("04-e4-stable-disease-24-9", "359746009"),  # SD: stable
+    ],
+)
+def test_the_record_status_suggestion_is_accepted_by_medplum(name, trend, medplum, make_app):
+    # contract v3: the card's mCODE CancerDiseaseStatus, a `create` the clinician accepts,
+    # applied to a real FHIR server as an EHR would apply it
+    request = load(ROOT / "fixtures" / f"{name}.json")
+    app = make_app(allow_as_of=True)
+    answer = app.test_client().post(f"/cds-services/{SERVICE_ID}", json=request).get_json()
+    (suggestion,) = [
+        s
+        for s in answer["cards"][0]["suggestions"]
+        if s["label"].startswith("Record disease status")
+    ]
+    (action,) = suggestion["actions"]
+    assert action["type"] == "create" and suggestion["isRecommended"] is False
+    resource = action["resource"]
+    created = requests.post(
+        f"{medplum}/Observation",
+        json=resource,
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text[:500]
+    stored = requests.get(f"{medplum}/Observation/{created.json()['id']}", timeout=60).json()
+    assert stored["code"]["coding"][0]["code"] == "97509-4"
+    assert stored["subject"]["reference"] == f"Patient/{request['context']['patientId']}"
+    if trend is not None:
+        assert stored["valueCodeableConcept"]["coding"][0]["code"] == trend
+    # what it was derived from is on that server too: the references resolve
+    for derived in stored.get("derivedFrom", []):
+        assert requests.get(f"{medplum}/{derived['reference']}", timeout=60).status_code == 200

@@ -317,6 +317,7 @@ class _Assessor:
         self.line = history.current_line(today)
         self.lines = tuple(line for line in history.lines if line.start <= today)
         self.evidence = self.wm_evidence(record, history)
+        self.wm_condition = next((d.reference for d in record.diagnoses if d.is_wm), None)
 
     # §3.7 evidence of WM ------------------------------------------------------------------
     def wm_evidence(self, record: PatientRecord, history: TreatmentHistory) -> bool:
@@ -1383,6 +1384,7 @@ class _Assessor:
             criteria=self.profile.label,
             category=category,
             wm_evidence=self.evidence,
+            wm_condition=self.wm_condition,
             progression_floor_mg_dl=self.profile.progression_min_rise_mg_dl,
             series=series,
             values=tuple(self.values[series]) if series is not None else (),

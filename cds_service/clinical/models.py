@@ -484,6 +484,7 @@ class Assessment:
     held_back: tuple[LabResult, ...] = ()  # §3.1 implausible change: check the unit
     windows: tuple[SuppressionWindow, ...] = ()  # §4.6, of the current line
     wm_evidence: bool = True  # §3.7: without it, patient-view says nothing
+    wm_condition: str | None = None  # §3.7: the WM Condition's reference, when there is one
     # Both series' values that count (§3.1: one per day, not held back), for §6 and §4.10:
     # total IgM in date order, then the M-spike in date order.
     usable_results: tuple[LabResult, ...] = ()
