@@ -16,6 +16,11 @@ _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 _INVISIBLE = re.compile("[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def patient_name(resource: dict[str, Any]) -> str | None:
+    """The name to show for a Patient (its current one), read strictly, or None."""
+    return _name(resource)
+
+
 def _name(resource: dict[str, Any]) -> str | None:
     names = resource.get("name")
     if not isinstance(names, list):

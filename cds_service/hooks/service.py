@@ -24,7 +24,7 @@ from cards.text import DISPLAY_UNITS
 
 from ..clinical.assessment import assess_response
 from ..clinical.criteria import profile_named
-from ..clinical.models import Assessment, Exclusion, PatientRecord
+from ..clinical.models import Assessment, Exclusion, MonitoringDue, PatientRecord
 from ..clinical.monitoring import monitoring_due
 from ..clinical.order_check import WARNING_RULES, check_anti_cd20_order
 from ..config import Settings
@@ -36,7 +36,14 @@ from ..fhir.patient_banner import patient_banner
 from ..fhir.prefetch import MEDICATIONS_READ, Prefetch, complete_prefetch
 from ..store.issued_cards import IssuedCards
 from ..store.sql import NO_ISSUER, SqlStore, StoreUnavailable, card_uuid, normalise_timestamp
-from .discovery import HOOK, SERVICE_ID, SERVICES, TREND_READS, ServiceDefinition
+from .discovery import (
+    HOOK,
+    PREFETCH_TEMPLATES,
+    SERVICE_ID,
+    SERVICES,
+    TREND_READS,
+    ServiceDefinition,
+)
 from .draft_orders import read_draft_orders
 from .validation import InvalidBody, check_prefetch_values, validate, without_nulls
 
@@ -127,6 +134,17 @@ class PerMinute:
             if count > self._limit:
                 raise FeedbackLimited(f"at most {self._limit} feedback items a minute")
             self._counts[key] = count
+
+
+@dataclass(frozen=True)
+class CohortView:
+    """One patient of a population worklist: what patient-view would say of them."""
+
+    assessment: Assessment
+    due: MonitoringDue | None
+    cards: list[dict[str, Any]]
+    speaks: bool  # clinical-rules.md §3.7: evidence of WM (the patient gets a row)
+    unavailable: tuple[str, ...]
 
 
 class _PerProcess:
@@ -305,6 +323,38 @@ class CdsHooksService:
         due = monitoring_due(assessment, self.profile, today)
         context = self._context(request, base_url, today, prefetch)
         return build_cards(assessment, due, context, self.profile)
+
+    def assess_exported(
+        self,
+        patient_id: str,
+        keyed: dict[str, list[Any]],
+        incomplete: dict[str, str],
+        today: date,
+        base_url: str,
+    ) -> CohortView:
+        """The population worklist's use case (`cds-cohort`): the patient-view steps on one
+        patient's resources from a Bulk Data export, by prefetch key; `incomplete`: keys the
+        export's error files say are incomplete for this patient (and why)."""
+        request = {
+            "hook": HOOK,
+            "context": {"patientId": patient_id, "userId": "Practitioner/cds-cohort"},
+            "prefetch": {
+                key: {"resourceType": "Bundle", "entry": [{"resource": r} for r in resources]}
+                for key, resources in keyed.items()
+            },
+        }
+        stats = CallStats()
+        record, prefetch = self._read_patient(request, PREFETCH_TEMPLATES, stats, ())
+        for key, why in incomplete.items():
+            prefetch.incomplete[key] = why
+            if key not in prefetch.unavailable:
+                prefetch.unavailable.append(key)
+        assessment = assess_response(record, self.profile, today)
+        speaks = _speaks_for(assessment, record, prefetch.unavailable)
+        due = monitoring_due(assessment, self.profile, today)
+        context = self._context(request, base_url, today, prefetch)
+        cards = build_cards(assessment, due, context, self.profile) if speaks else []
+        return CohortView(assessment, due, cards, speaks, tuple(prefetch.unavailable))
 
     def trend(
         self, fhir_server: str, access_token: str, patient_id: str, today: date, base_url: str
