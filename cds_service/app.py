@@ -67,6 +67,12 @@ def create_app(
             "CDS_PUBLIC_BASE_URL is not set: the JWT audience is checked against the Host "
             "header the client sent; set it in production"
         )
+    if settings.database_url and settings.smart_client_id and settings.secret_key_file is None:
+        logging.getLogger("cds_service").warning(
+            "CDS_SECRET_KEY_FILE is not set: each instance signs launches with its own key, so "
+            "a launch started on one instance cannot finish on another; set the same file on "
+            "every instance"
+        )
     if settings.trusted_issuers is None:
         logging.getLogger("cds_service").warning(
             "authentication is OFF (CDS_TRUSTED_ISSUERS not set): development use only"
