@@ -10,8 +10,10 @@ import argparse
 import csv
 import html
 import json
+import re
 import sys
 import tempfile
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,11 @@ def row_of(view: CohortView, patient: dict[str, Any] | None, patient_id: str) ->
         if response
         else (view.cards[0]["summary"] if view.cards else ""),
     }
+
+
+def _kind_of(reason: str) -> str:
+    """One tally per kind of reason: its words before any detail, numbers and dates as #."""
+    return re.sub(r"\d[\d\-.:/]*", "#", reason.split(":")[0].split(" (")[0])[:60]
 
 
 def attention(row: dict[str, Any]) -> tuple[int, int, str]:
@@ -201,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     base_url = settings.public_base_url or "http://127.0.0.1:8080"
     rows, lines, statuses = [], {}, []
     extensions: dict[str, dict[str, Any]] = {}
+    left_out_by_reason: Counter[str] = Counter()
     without_evidence = 0
     ids = export.patient_ids()
     with tempfile.TemporaryDirectory(prefix="cds-cohort-") as scratch:
@@ -211,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             view = service.assess_exported(
                 patient_id, resources.keyed, resources.incomplete, today, base_url
             )
+            for exclusion in view.assessment.excluded:
+                left_out_by_reason[_kind_of(exclusion.reason)] += 1
             if not view.speaks:
                 without_evidence += 1
             else:
@@ -241,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     report = export.report
     for problem in report.problems:
         print(f"cds-cohort: {problem}", file=sys.stderr)
-    left_out = ", ".join(f"{count} {why}" for why, count in sorted(report.left_out.items()))
+    left_out_by_reason.update(report.left_out)
+    left_out = "; ".join(
+        f"{count} {why}" for why, count in sorted(left_out_by_reason.items(), key=lambda i: -i[1])
+    )
     print(
         f"{'' if not sys.stderr.isatty() else chr(10)}cds-cohort: {len(ids)} patients read, "
         f"{len(rows)} assessed, {without_evidence} without evidence of WM; "
