@@ -28,13 +28,15 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The benchmark (not part of the tests): service vs floors under gunicorn, load from wrk.
+# The benchmark (not part of the tests): service vs floors under gunicorn, load from wrk;
+# then cds-cohort on synthetic Bulk Data exports of 1,000 and 10,000 patients.
 bench: install
 	@command -v wrk >/dev/null 2>&1 || [ "$$(id -u)" = 0 ] || { \
 	  echo "make bench: wrk is not installed; install Debian's wrk (as root: make bench)"; exit 2; }
 	@command -v wrk >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/cohort.py
 
 # Debian's chromium for the browser tests of the caveat pages (they skip without it).
 browser:

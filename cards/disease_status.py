@@ -20,7 +20,8 @@ EVIDENCE_TYPE = (
 )
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
-CANCER_DISEASE_STATUS = ("97509-4", "Cancer disease status")
+# LOINC's own display for 97509-4 (the code mCODE fixes; the profile is named "status")
+CANCER_DISEASE_STATUS = ("97509-4", "Cancer disease progression")
 LABORATORY_DATA_INTERPRETATION = ("386344002", "Laboratory data interpretation")
 # mCODE ConditionStatusTrendVS (SNOMED CT): PD worse, SD same, any response better, NE unknown
 IMPROVED = ("268910001", "Patient's condition improved")

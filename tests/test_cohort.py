@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import pty
+import re
+import shutil
 import subprocess
 import sys
-from collections import defaultdict
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from cds_service.config import settings_from_env
+from cds_service.fhir.bulk_export import BulkExport
 from cds_service.hooks.discovery import SERVICE_ID
+from cds_service.tools.cohort import assess_all
 
 from .fetched_answers import load
+from .mcode_profile import check_cancer_disease_status
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2025-06-01"
@@ -22,21 +30,21 @@ PATIENT_VIEW = [
     p for p in sorted((ROOT / "fixtures").glob("*.json")) if load(p)["hook"] == "patient-view"
 ]
 ERROR_PATIENT = "wm-01-e1-zanubrutinib-pr"
+EXPORT = ROOT / "fixtures" / "bulk-export"
 
 
 def write_export(folder: Path) -> int:
-    """The fixture Bundles as a Bulk Data client writes an export: NDJSON by type, a
-    manifest, an error file naming one patient; one malformed line; one Observation whose
-    patient has no Patient resource."""
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for path in sorted((ROOT / "fixtures" / "bundles").glob("*.json")):
-        for entry in load(path)["entry"]:
-            resource = entry["resource"]
-            by_type[resource["resourceType"]].append(json.dumps(resource))
-    patients = {json.loads(text)["id"] for text in by_type["Patient"]}
+    """The fixtures' Bulk Data export (written by fixtures/generate.py), with the defects
+    exports have: an error file naming one patient, one malformed line, one Observation whose
+    patient has no Patient resource. Returns the resources without a Patient resource."""
+    shutil.copytree(EXPORT, folder, dirs_exist_ok=True)
+    lines = {
+        path.stem: path.read_text(encoding="utf-8").splitlines() for path in folder.glob("*.ndjson")
+    }
+    patients = {json.loads(line)["id"] for line in lines["Patient"]}
     without_patient = sum(
         1
-        for kind, texts in by_type.items()
+        for kind, texts in lines.items()
         if kind not in ("Patient", "Medication")
         for text in texts
         if (json.loads(text).get("subject") or json.loads(text).get("patient") or {})
@@ -44,14 +52,11 @@ def write_export(folder: Path) -> int:
         .removeprefix("Patient/")
         not in patients
     )
-    orphan = json.loads(by_type["Observation"][0])
+    orphan = json.loads(lines["Observation"][0])
     orphan["id"], orphan["subject"] = "orphan-1", {"reference": "Patient/nobody-exported"}
-    by_type["Observation"].append(json.dumps(orphan))
-    by_type["Observation"].append('{"resourceType": "Observation", "id": ')  # cut short
-    output = []
-    for kind, lines in by_type.items():
-        (folder / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        output.append({"type": kind, "url": f"https://ehr.example.org/bulk/files/{kind}.ndjson"})
+    with (folder / "Observation.ndjson").open("a", encoding="utf-8") as file:
+        file.write(json.dumps(orphan) + "\n")
+        file.write('{"resourceType": "Observation", "id": \n')  # cut short
     outcome = {
         "resourceType": "OperationOutcome",
         "issue": [
@@ -63,18 +68,13 @@ def write_export(folder: Path) -> int:
         ],
     }
     (folder / "OperationOutcome.ndjson").write_text(json.dumps(outcome) + "\n", encoding="utf-8")
-    manifest = {
-        "transactionTime": "2025-06-01T00:00:00Z",
-        "request": "https://ehr.example.org/fhir/Group/wm/$export",
-        "requiresAccessToken": True,
-        "output": output,
-        "error": [
-            {
-                "type": "OperationOutcome",
-                "url": "https://ehr.example.org/bulk/files/OperationOutcome.ndjson",
-            }
-        ],
-    }
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["error"] = [
+        {
+            "type": "OperationOutcome",
+            "url": "https://ehr.example.org/bulk/files/OperationOutcome.ndjson",
+        }
+    ]
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return without_patient + 1  # and the orphan
 
@@ -171,13 +171,7 @@ def test_mcode_disease_status_for_each_treated_patient(cohort):
     }
     assert {s["subject"]["reference"].removeprefix("Patient/") for s in statuses} == treated
     for status in statuses:
-        assert status["code"]["coding"][0]["code"] == "97509-4"
-        assert status["valueCodeableConcept"]["coding"][0]["code"] in {
-            "268910001",
-            "359746009",
-            "271299001",
-            "709137006",
-        }
+        check_cancer_disease_status(status, status["subject"]["reference"].split("/")[1])
 
 
 def test_the_page_is_self_contained_and_names_every_row(cohort):
@@ -192,3 +186,76 @@ def test_an_unusable_export_is_exit_2(tmp_path):
     result = run(str(tmp_path))
     assert result.returncode == 2 and "no export manifest" in result.stderr
     assert run(str(tmp_path), "--as-of", "soon").returncode == 2
+
+
+def test_one_process_or_several_the_worklist_is_the_same(tmp_path):
+    folder = tmp_path / "export"
+    write_export(folder)
+    outputs = {}
+    for workers in ("1", "3"):
+        out = tmp_path / workers
+        result = run(
+            str(folder), "--as-of", AS_OF, "--out", str(out), "--mcode", str(out),
+            "--workers", workers,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        outputs[workers] = [
+            (out / name).read_bytes()
+            for name in ("worklist.csv", "worklist.html", "Observation.ndjson")
+        ]
+    assert outputs["1"] == outputs["3"]
+    assert outputs["1"][0].count(b"\n") > 40
+
+
+def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(cohort, tmp_path):
+    _, piped_stderr, *_ = cohort
+    assert "[" not in piped_stderr.split("cds-cohort:")[0]  # nothing before the report
+    folder = tmp_path / "export"
+    write_export(folder)
+    executable = Path(sys.executable).parent / "cds-cohort"
+    leader, follower = pty.openpty()
+    try:
+        completed = subprocess.run(
+            [str(executable), str(folder), "--as-of", AS_OF, "--out", str(tmp_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            timeout=600,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert completed.returncode == 0
+    text = seen.decode("utf-8", "replace")
+    read = int(re.search(r"cds-cohort: (\d+) patients read", text).group(1))
+    assert read > 90
+    assert f"] {read}/{read} patients" in text  # the bar, full at the end
+    assert "#" * 30 in text and "\r[" in text  # redrawn in place
+
+
+def test_a_patient_that_cannot_be_read_is_reported_not_dropped(tmp_path):
+    folder = tmp_path / "export"
+    write_export(folder)
+    export = BulkExport(folder, tmp_path)
+    try:
+        (folder / "Observation.ndjson").unlink()  # the file went away after indexing
+        start = (settings_from_env(), export.reader(), date(2025, 6, 1), "http://x", tmp_path)
+        outcomes = list(assess_all(export.groups(), 1, start))
+    finally:
+        export.close()
+    assert len(outcomes) == export.patients
+    assert {o.failure for o in outcomes if o.patient_id == ERROR_PATIENT} == {"FileNotFoundError"}
+    assert not any(o.speaks for o in outcomes if o.failure)

@@ -7,13 +7,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from fhir.resources.R4B.observation import Observation
 
 from cards.build import CardContext, build_cards
 from cards.disease_status import disease_status_observation, record_status_suggestion
 from cds_service.clinical.criteria import IWWM6
 from cds_service.clinical.models import Category, LabResult, Series
 
+from .mcode_profile import check_cancer_disease_status
 from .test_cards import assessment
 
 # mCODE ConditionStatusTrendVS: the only codes the service writes; never a remission code
@@ -39,7 +39,7 @@ def _lab(reference, value, day):
 def test_each_category_maps_to_its_trend_and_never_to_remission(category, code):
     observation = disease_status_observation(assessment(category), "p1")
     assert observation["valueCodeableConcept"]["coding"][0]["code"] == code
-    Observation.model_validate(observation)  # a valid FHIR R4 Observation
+    check_cancer_disease_status(observation, "p1")
 
 
 def test_the_observation_says_what_it_is_and_where_it_comes_from():
@@ -56,11 +56,12 @@ def test_the_observation_says_what_it_is_and_where_it_comes_from():
     assert observation["code"]["coding"][0] == {
         "system": "http://loinc.org",
         "code": "97509-4",
-        "display": "Cancer disease status",
+        "display": "Cancer disease progression",
     }
     assert observation["subject"] == {"reference": "Patient/p1"}
     assert observation["effectiveDateTime"] == "2025-01-09"
     assert observation["focus"] == [{"reference": "Condition/wm"}]
+    check_cancer_disease_status(observation, "p1")
     # baseline, nadir and latest, each once
     assert observation["derivedFrom"] == [
         {"reference": "Observation/b"},

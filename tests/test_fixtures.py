@@ -39,6 +39,15 @@ def test_committed_fixtures_are_what_the_generator_writes():
         assert load(bundle_file) == json.loads(json.dumps(patient.transaction())), bundle_file.name
 
 
+def test_committed_bulk_export_is_what_the_generator_writes(tmp_path, monkeypatch):
+    monkeypatch.setattr(generate, "BULK_EXPORT", tmp_path)
+    written = generate.write_bulk_export(generate.patients())
+    committed = ROOT / "fixtures" / "bulk-export"
+    assert sorted(p.name for p in committed.iterdir()) == sorted(p.name for p in written)
+    for path in written:
+        assert (committed / path.name).read_bytes() == path.read_bytes(), path.name
+
+
 def test_every_caveat_and_worked_example_is_covered():
     expected = [load(p)["extension"]["wm-igm-expected"] for p in FIXTURES]
     caveats = {c for e in expected for c in e.get("caveats", [])}

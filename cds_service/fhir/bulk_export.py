@@ -3,8 +3,10 @@
 The folder holds what a Bulk Data client writes: the export manifest (`output` and `error`
 entries, each with a `type` and a `url` whose last path segment names the NDJSON file beside
 it) and the NDJSON files themselves. The files are read twice: once to index where each
-patient's resources are (a file and a byte offset per resource: memory grows with the number
-of resources, not their size), then patient by patient. A malformed line is counted with its
+patient's resources are (a file and a byte offset per resource, spilled to an SQLite file in
+a scratch folder, so memory stays bounded whatever the export's size), then patient by
+patient, in patient order, by whichever process assesses that patient (`ExportReader` is
+small enough to hand to worker processes). A malformed line is counted with its
 file and line number, never fatal; a resource whose patient has no Patient resource in the
 export is counted; the `error` files (OperationOutcomes) mark the patients they name as
 incomplete.
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter, defaultdict
+import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,14 @@ class ExportReport:
             self.problems.append(f"{where}: {why}")
 
 
+@dataclass(frozen=True)
+class PatientPlaces:
+    """Where one patient's resources are: (file number, byte offset) each."""
+
+    patient_id: str
+    places: tuple[tuple[int, int], ...]
+
+
 @dataclass
 class PatientResources:
     patient_id: str
@@ -92,8 +104,53 @@ def _files(folder: Path, entries: Any) -> list[tuple[str, Path]]:
     return found
 
 
+INDEX_BATCH = 5000
+
+
+class ExportReader:
+    """Reads one patient's resources from their places (in the indexing process or in a
+    worker: it holds only file paths, the Medications and the error files' findings)."""
+
+    def __init__(
+        self,
+        paths: list[Path],
+        medications: dict[str, dict[str, Any]],
+        incomplete: dict[str, str],
+    ) -> None:
+        self.paths = paths
+        self.medications = medications
+        self.incomplete = incomplete
+
+    def resources(self, group: PatientPlaces) -> PatientResources:
+        """The patient's resources by prefetch key (Medications under medicationRequests)."""
+        keyed: dict[str, list[dict[str, Any]]] = {key: [] for key in KEYS.values()}
+        patient = None
+        handles: dict[int, Any] = {}
+        try:
+            for index, offset in group.places:
+                handle = handles.get(index)
+                if handle is None:
+                    handle = handles[index] = self.paths[index].open("rb")
+                handle.seek(offset)
+                # the index read this line whole: it is a resource of a type read here
+                resource = strict_json.loads(handle.readline())
+                if resource["resourceType"] == "Patient":
+                    patient = resource
+                else:
+                    keyed[KEYS[resource["resourceType"]]].append(resource)
+        finally:
+            for handle in handles.values():
+                handle.close()
+        keyed["medicationRequests"].extend(self.medications.values())
+        why = self.incomplete.get(group.patient_id)
+        incomplete = {key: why for key in KEYS.values()} if why else {}
+        return PatientResources(group.patient_id, patient, keyed, incomplete)
+
+
 class BulkExport:
-    def __init__(self, folder: Path) -> None:
+    """The export's manifest read and its resources indexed by patient (into `scratch`)."""
+
+    def __init__(self, folder: Path, scratch: Path) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise ExportUnusable(f"{folder} is not a folder")
@@ -108,21 +165,21 @@ class BulkExport:
         missing = [path.name for _, path in self._outputs if not path.is_file()]
         if missing:
             raise ExportUnusable(f"files named in the manifest are missing: {', '.join(missing)}")
-        # patient id -> [(file index, offset)], Medications by id, Patients by id
-        self._where: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        self._patients: dict[str, tuple[int, int]] = {}
         self._medications: dict[str, dict[str, Any]] = {}
-        self._incomplete: dict[str, dict[str, str]] = defaultdict(dict)
-        self._index()
+        self._incomplete: dict[str, str] = {}
+        self._index = sqlite3.connect(Path(scratch) / "export-index.sqlite3")
+        self._index.executescript(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+            "CREATE TABLE place (patient TEXT NOT NULL, is_patient INTEGER NOT NULL,"
+            " file INTEGER NOT NULL, offset INTEGER NOT NULL);"
+        )
+        self._build_index()
+        self.patients = self._index.execute("SELECT count(DISTINCT patient) FROM place").fetchone()[
+            0
+        ]
 
-    def _lines(self, index: int) -> Iterator[tuple[int, int, bytes]]:
-        """(line number, byte offset, line) of one NDJSON file."""
-        path = self._outputs[index][1]
-        with path.open("rb") as file:
-            offset = 0
-            for number, line in enumerate(file, start=1):
-                yield number, offset, line
-                offset += len(line)
+    def close(self) -> None:
+        self._index.close()
 
     def _read(self, line: bytes, where: str) -> dict[str, Any] | None:
         if not line.strip():
@@ -139,29 +196,40 @@ class BulkExport:
             return None
         return resource
 
-    def _index(self) -> None:
+    def _places(self) -> Iterator[tuple[str, int, int, int]]:
+        """(patient, is the Patient resource, file, offset) of every resource read."""
         for index, (_, path) in enumerate(self._outputs):
-            for number, offset, line in self._lines(index):
-                resource = self._read(line, f"{path.name}:{number}")
-                if resource is None:
-                    continue
-                self.report.resources_read += 1
-                kind = resource["resourceType"]
-                if kind == "Patient" and isinstance(resource.get("id"), str):
-                    self._patients[resource["id"]] = (index, offset)
-                elif kind == "Medication" and isinstance(resource.get("id"), str):
-                    self._medications[resource["id"]] = resource
-                elif kind in KEYS:
-                    owner = subject_patient_id(resource, None)
-                    if owner is None:
-                        self.report.left_out["its patient cannot be identified"] += 1
+            with path.open("rb") as file:
+                offset = 0
+                for number, line in enumerate(file, start=1):
+                    here, offset = offset, offset + len(line)
+                    resource = self._read(line, f"{path.name}:{number}")
+                    if resource is None:
+                        continue
+                    self.report.resources_read += 1
+                    kind = resource["resourceType"]
+                    if kind == "Patient" and isinstance(resource.get("id"), str):
+                        yield resource["id"], 1, index, here
+                    elif kind == "Medication" and isinstance(resource.get("id"), str):
+                        self._medications[resource["id"]] = resource
+                    elif kind in KEYS:
+                        owner = subject_patient_id(resource, None)
+                        if owner is None:
+                            self.report.left_out["its patient cannot be identified"] += 1
+                        else:
+                            yield owner, 0, index, here
                     else:
-                        self._where[owner].append((index, offset))
-                else:
-                    self.report.left_out[f"a {kind} where its file says another type"] += 1
-        for owner, places in self._where.items():
-            if owner not in self._patients:
-                self.report.without_patient_resource += len(places)
+                        self.report.left_out[f"a {kind} where its file says another type"] += 1
+
+    def _build_index(self) -> None:
+        places = self._places()
+        while batch := list(islice(places, INDEX_BATCH)):
+            self._index.executemany("INSERT INTO place VALUES (?, ?, ?, ?)", batch)
+        self._index.execute("CREATE INDEX place_by_patient ON place (patient, is_patient DESC)")
+        (self.report.without_patient_resource,) = self._index.execute(
+            "SELECT count(*) FROM place WHERE patient NOT IN"
+            " (SELECT patient FROM place WHERE is_patient = 1)"
+        ).fetchone()
         for _, path in self._errors:
             if not path.is_file():
                 self.report.note(path.name, "error file named in the manifest is missing")
@@ -170,40 +238,21 @@ class BulkExport:
                 for number, line in enumerate(file, start=1):
                     text = line.decode("utf-8", "replace")
                     for patient in _PATIENT_NAMED.findall(text):
-                        self._incomplete[patient]["export"] = (
+                        self._incomplete[patient] = (
                             f"the export's error file {path.name} (line {number}) names this "
                             "patient"
                         )
 
-    def patient_ids(self) -> list[str]:
-        return sorted(set(self._patients) | set(self._where))
+    def reader(self) -> ExportReader:
+        return ExportReader(
+            [path for _, path in self._outputs], self._medications, self._incomplete
+        )
 
-    def patient(self, patient_id: str) -> PatientResources:
-        """One patient's resources by prefetch key (Medications under medicationRequests)."""
-        keyed: dict[str, list[dict[str, Any]]] = {key: [] for key in KEYS.values()}
-        handles: dict[int, Any] = {}
-        try:
-            places = sorted(self._where.get(patient_id, []))
-            patient = None
-            own = [self._patients[patient_id]] if patient_id in self._patients else []
-            for index, offset in [*own, *places]:
-                handle = handles.get(index)
-                if handle is None:
-                    handle = handles[index] = self._outputs[index][1].open("rb")
-                handle.seek(offset)
-                resource = self._read(handle.readline(), self._outputs[index][1].name)
-                if resource is None:
-                    continue
-                if resource["resourceType"] == "Patient":
-                    patient = resource
-                else:
-                    keyed[KEYS[resource["resourceType"]]].append(resource)
-        finally:
-            for handle in handles.values():
-                handle.close()
-        keyed["medicationRequests"].extend(self._medications.values())
-        incomplete = {}
-        if patient_id in self._incomplete:
-            why = self._incomplete[patient_id]["export"]
-            incomplete = {key: why for key in KEYS.values()}
-        return PatientResources(patient_id, patient, keyed, incomplete)
+    def groups(self) -> Iterator[PatientPlaces]:
+        """Each patient's places, patient by patient (the Patient resource first)."""
+        rows = self._index.execute(
+            "SELECT patient, file, offset FROM place ORDER BY patient, is_patient DESC, file,"
+            " offset"
+        )
+        for patient_id, places in groupby(rows, key=lambda row: row[0]):
+            yield PatientPlaces(patient_id, tuple((file, offset) for _, file, offset in places))
