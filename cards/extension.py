@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from cds_service.clinical.assessment import displayed_percent
+from cds_service.clinical.change import displayed_percent
 from cds_service.clinical.laboratory import HELD_BACK
 from cds_service.clinical.models import Assessment, Category, LabResult
 

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from cds_service.clinical.assessment import displayed_percent
+from cds_service.clinical.change import displayed_percent
 from cds_service.clinical.models import Assessment, Category, LabResult, Series
 
 CATEGORY_NAMES = {

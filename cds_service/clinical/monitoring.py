@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .assessment import commonest_reason
 from .criteria import CriteriaProfile
 from .models import (
     Assessment,
@@ -20,6 +19,7 @@ from .models import (
     MonitoringState,
     Series,
 )
+from .reasons import commonest_reason
 
 
 def _state(

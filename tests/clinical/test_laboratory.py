@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from cds_service.clinical.assessment import assess_response, unusable_reason
+from cds_service.clinical.assessment import assess_response
 from cds_service.clinical.criteria import IWWM6
 from cds_service.clinical.laboratory import hold_back_implausible
 from cds_service.clinical.models import Category, Series, UnusableResult
+from cds_service.clinical.reasons import unusable_reason
 
 from .helpers import episode, igm_series, lab, on, record
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from cds_service.clinical.assessment import assess_response, displayed_percent
+from cds_service.clinical.assessment import assess_response
+from cds_service.clinical.change import displayed_percent
 from cds_service.clinical.criteria import IWWM6_STRICT
 from cds_service.clinical.models import Category, Caveat, Series
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds_service.clinical.courses import build_courses
 from cds_service.clinical.criteria import IWWM6
 from cds_service.clinical.models import EpisodeSource, Hold
-from cds_service.clinical.therapy import build_courses
 
 from .helpers import episode, history, on, order
 
