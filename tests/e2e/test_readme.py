@@ -1,5 +1,6 @@
-"""Every shell command the README shows runs as shown (the safe ones, here; the others are
-named with the reason). Servers a block starts are waited for, then stopped with the block."""
+"""Every shell command the README and the docs show runs as shown (the safe ones, here; the
+others are named with the reason). Servers a block starts are waited for, then stopped with
+the block. The README links every doc, and every local link resolves."""
 
 from __future__ import annotations
 
@@ -29,8 +30,23 @@ NOT_RUN = {
 }
 
 
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LOCAL_LINK = re.compile(r"\]\(((?!https?:|#)[^)#\s]+)(#[^)\s]*)?\)")
+
+
 def blocks() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [block for _, block in located_blocks()]
+
+
+def located_blocks() -> list[tuple[str, list[str]]]:
+    found = []
+    for document in DOCUMENTS:
+        for block in _blocks_of(document.read_text(encoding="utf-8")):
+            found.append((str(document.relative_to(ROOT)), block))
+    return found
+
+
+def _blocks_of(text: str) -> list[list[str]]:
     found = []
     for match in FENCE.finditer(text):
         lines = [line.strip() for line in match.group(2).splitlines()]
@@ -61,10 +77,27 @@ def _environment() -> dict[str, str]:
 
 
 def test_the_readme_shows_commands():
-    assert sum(len(b) for b in blocks()) >= 8
+    readme = _blocks_of((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert sum(len(b) for b in readme) >= 8
 
 
-@pytest.mark.parametrize("index", range(len(blocks())))
+def test_the_readme_links_every_doc_and_every_local_link_resolves():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = {m.group(1) for m in LOCAL_LINK.finditer(readme)}
+    for document in DOCUMENTS[1:]:
+        assert f"docs/{document.name}" in linked, document.name
+    for document in DOCUMENTS:
+        for match in LOCAL_LINK.finditer(document.read_text(encoding="utf-8")):
+            target = (document.parent / match.group(1)).resolve()
+            assert target.exists(), f"{document.name}: {match.group(1)}"
+    assert len(readme.splitlines()) <= 250
+
+
+@pytest.mark.parametrize(
+    "index",
+    range(len(blocks())),
+    ids=[f"{name}-{i}" for i, (name, _) in enumerate(located_blocks())],
+)
 def test_readme_block_runs_as_shown(index, tmp_path):
     started: list[subprocess.Popen] = []
     try:
