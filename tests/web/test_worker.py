@@ -11,7 +11,9 @@ from ..servers import Server
 
 @pytest.fixture
 def server(tmp_path):
-    handle = Server(tmp_path)
+    # Feedback follows its card at once here, possibly on the other worker: each worker
+    # records its cards with the request (batched recording: tests/store/test_issued_cards.py).
+    handle = Server(tmp_path, CDS_CARD_RECORD_SECONDS="0")
     yield handle
     handle.close()
 
