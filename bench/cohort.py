@@ -127,16 +127,7 @@ def write_export(folder: Path, patients: int, seed: int = 7) -> tuple[int, int]:
     finally:
         for file in files.values():
             file.close()
-    manifest = {
-        "transactionTime": f"{AS_OF}T00:00:00Z",
-        "request": "https://ehr.example.org/fhir/Group/wm/$export",
-        "requiresAccessToken": True,
-        "output": [
-            {"type": kind, "url": f"https://ehr.example.org/bulk/files/{kind}.ndjson"}
-            for kind in sorted(files)
-        ],
-        "error": [],
-    }
+    manifest = generate.bulk_manifest(sorted(files), f"{AS_OF}T00:00:00Z")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return written, igm_results
 
