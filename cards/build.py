@@ -8,7 +8,6 @@ escaped before it reaches markdown: the CDS Hooks sandbox renders raw HTML in `d
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -31,6 +30,7 @@ from cds_service.clinical.models import (
     Series,
 )
 
+from .card_ids import new_card_uuid
 from .caveat_pages import caveat_text
 from .disease_status import record_status_suggestion
 from .extension import assessment_extension
@@ -511,7 +511,7 @@ def response_card(assessment: Assessment, context: CardContext) -> dict[str, Any
             }
         )
     card: dict[str, Any] = {
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_card_uuid(),
         "summary": response_summary(assessment, context.today, context.unavailable, context.unit),
         "detail": response_detail(assessment, context),
         "indicator": "warning" if is_warning(assessment) else "info",
@@ -557,7 +557,7 @@ def hyperviscosity_card(finding: Hyperviscosity, context: CardContext) -> dict[s
     threshold = unit.figure(Decimal(4000 if value.series == Series.TOTAL_IGM else 3000))
     method = "nephelometry" if value.series == Series.TOTAL_IGM else "electrophoresis"
     card: dict[str, Any] = {
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_card_uuid(),
         "summary": (
             f"Hyperviscosity risk: {series} {unit.result(value)} {unit.label} on "
             f"{day(value.day)} (>= {threshold} {unit.label})"
@@ -658,7 +658,7 @@ def monitoring_card(
         (context.today - due.last_result_day).days if due.last_result_day is not None else None
     )
     card: dict[str, Any] = {
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_card_uuid(),
         "summary": _monitoring_summary(due),
         "detail": render(
             "monitoring_detail.md.j2",

@@ -9,10 +9,11 @@ imaging); a patient with no line of therapy has no response to record.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from cds_service.clinical.models import Assessment, Category
+
+from .card_ids import new_card_uuid
 
 MCODE_PROFILE = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-cancer-disease-status"
 EVIDENCE_TYPE = (
@@ -106,7 +107,7 @@ def record_status_suggestion(assessment: Assessment, patient_id: str) -> dict[st
     word = TREND_WORDS[TREND[assessment.category]]  # type: ignore[index]
     return {
         "label": f"Record disease status: {word} (IgM-based)",
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_card_uuid(),
         "isRecommended": False,
         "actions": [
             {

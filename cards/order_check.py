@@ -5,7 +5,6 @@ card to show, the answer is `{"cards": []}`."""
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +21,7 @@ from .build import (
     render,
     topic,
 )
+from .card_ids import new_card_uuid
 from .suggestions import monitoring_igm_suggestion, serum_viscosity_suggestion
 from .text import SERIES_NAMES, DisplayUnit, day, escape_markdown
 
@@ -132,7 +132,7 @@ def _warning_card(check: OrderCheck, context: CardContext, draft: str) -> dict[s
             "threshold": f"{unit.figure(Decimal(threshold))} {unit.label}",
         }
     return {
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_card_uuid(),
         "summary": _warning_summary(check, unit, drug),
         "detail": render("order_check_high.md.j2", **details),
         "indicator": "warning",
@@ -159,7 +159,7 @@ def _cancel_suggestion(draft: str, drug: str) -> dict[str, Any]:
     `delete` still shows the card)."""
     return {
         "label": f"Cancel this {drug} order",
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_card_uuid(),
         "actions": [
             {
                 "type": "delete",
@@ -188,7 +188,7 @@ def _info_card(check: OrderCheck, context: CardContext, draft: str) -> dict[str,
         summary = f"No IgM result in the last 3 months: measure IgM before starting {drug}"
     value = check.reference_value
     return {
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_card_uuid(),
         "summary": summary,
         "detail": render(
             "order_check_missing.md.j2",

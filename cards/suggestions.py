@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, timedelta
 from typing import Any
 
 from cds_service.clinical.valuesets import LOINC_SYSTEM
+
+from .card_ids import new_card_uuid
 
 SERUM_IGM = ("2472-9", "IgM [Mass/volume] in Serum or Plasma")
 SERUM_VISCOSITY = ("3128-6", "Viscosity of Serum")
@@ -40,7 +41,7 @@ def _service_request(patient_id: str, loinc: tuple[str, str]) -> dict[str, Any]:
 def _suggestion(label: str, description: str, resource: dict[str, Any]) -> dict[str, Any]:
     return {
         "label": label,
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_card_uuid(),
         "isRecommended": True,
         "actions": [{"type": "create", "description": description, "resource": resource}],
     }

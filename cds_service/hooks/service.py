@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any
 
 from cards import CardContext, build_cards, card_facts
+from cards.card_ids import issued_ms
 from cards.order_check import build_order_cards
 from cards.text import DISPLAY_UNITS
 
@@ -113,6 +114,17 @@ class TrendView:
 
 class FeedbackLimited(Exception):
     """Too much feedback (429); the message says which limit."""
+
+
+class FeedbackTooEarly(Exception):
+    """Feedback about cards issued moments ago whose records are not written yet (503 with
+    Retry-After): the caller's retry finds them."""
+
+
+# A worker writes its cards' records within CDS_CARD_RECORD_SECONDS of issuing them, by a
+# timer; under load the timer can run late, so feedback about an unrecorded card whose id
+# says it was issued this recently is asked to retry, and refused only after.
+RECORDING_MARGIN_SECONDS = 3.0
 
 
 class PerMinute:
@@ -471,11 +483,19 @@ class CdsHooksService:
             return f"the store cannot be read ({type(error).__name__})"
         return None
 
+    def _just_issued(self, card: str) -> bool:
+        issued = issued_ms(card)
+        if issued is None:
+            return False
+        age = time.time() - issued / 1000
+        return -1.0 <= age <= self.settings.card_record_seconds + RECORDING_MARGIN_SECONDS
+
     def record_feedback(
         self, body: Any, service_id: str = SERVICE_ID, issuer: str | None = None
     ) -> dict[str, Any]:
         """Store feedback (CDS Hooks 2.0), only about cards this service issued (to this
         issuer, when authentication is on): `InvalidBody` (400) for another card,
+        `FeedbackTooEarly` (503, retry) for cards issued moments ago and not yet recorded,
         `FeedbackLimited` (429) past `MAX_FEEDBACK_PER_CARD` items for a card or
         `MAX_FEEDBACK_PER_MINUTE` items from an issuer."""
         body = without_nulls("feedback", body)
@@ -491,10 +511,11 @@ class CdsHooksService:
         self._feedback_rate.take(caller, len(items))
         self.issued_cards.flush()  # this worker's own cards are then in the store
         cards = [item["card"] for item in items]
-        # Another worker writes its records within CDS_CARD_RECORD_SECONDS of issuing them:
-        # feedback (a clinician's click) comes later. No waiting here: a caller must not be
-        # able to hold a thread by naming cards that do not exist.
-        unknown, counts = self.store.feedback_standing(service_id, cards, caller)
+        unknown, counts, unrecorded = self.store.feedback_standing(service_id, cards, caller)
+        if unknown and set(unknown) <= unrecorded and all(map(self._just_issued, unknown)):
+            # Issued by another worker moments ago (its id says when), not yet recorded. No
+            # waiting here: a caller must not hold a thread by naming cards; it retries.
+            raise FeedbackTooEarly("the card was issued moments ago: retry shortly")
         for index, item in enumerate(items):
             if card_uuid(item["card"]) in unknown:
                 where = f"feedback[{index}].card"

@@ -164,21 +164,19 @@ class SqlStore:
 
     def feedback_standing(
         self, service_id: str, cards: list[str], issuer: str = NO_ISSUER
-    ) -> tuple[list[str], dict[str, int]]:
+    ) -> tuple[list[str], dict[str, int], set[str]]:
         """For feedback about `cards`: those this service did not issue (for this service,
-        to this issuer), and how many feedback items each card already has."""
+        to this issuer), how many feedback items each card already has, and which of the
+        cards are not recorded at all (by any service, for any issuer)."""
         wanted = sorted({card_uuid(card) for card in cards})
         marks = ", ".join("?" for _ in wanted)
         with self._connection() as connection:
-            issued = {
-                row[0]
-                for row in self._execute(
-                    connection,
-                    f"SELECT card_uuid FROM issued_card WHERE card_uuid IN ({marks}) "
-                    "AND service_id = ? AND COALESCE(issuer, '') = ?",
-                    (*wanted, service_id, issuer),
-                ).fetchall()
-            }
+            recorded = self._execute(
+                connection,
+                f"SELECT card_uuid, service_id, COALESCE(issuer, '') FROM issued_card "
+                f"WHERE card_uuid IN ({marks})",
+                tuple(wanted),
+            ).fetchall()
             counts = {
                 row[0]: int(row[1])
                 for row in self._execute(
@@ -188,7 +186,9 @@ class SqlStore:
                     (*wanted, service_id),
                 ).fetchall()
             }
-        return [card for card in wanted if card not in issued], counts
+        issued = {card for card, service, by in recorded if service == service_id and by == issuer}
+        unrecorded = set(wanted) - {card for card, _, _ in recorded}
+        return [card for card in wanted if card not in issued], counts, unrecorded
 
     def first_use(self, iss: str, jti: str, expires: int) -> bool:
         """True the first time this issuer's `jti` is seen (one statement, unique key)."""

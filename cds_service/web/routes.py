@@ -28,7 +28,7 @@ from ..fhir.outcomes import INCOMPLETE, NOT_FOUND, SECURITY, operation_outcome
 from ..fhir.prefetch import PrefetchUnavailable
 from ..fhir.url_policy import is_loopback_host
 from ..hooks.discovery import SERVICES, discovery_document
-from ..hooks.service import CallStats, CdsHooksService, FeedbackLimited
+from ..hooks.service import CallStats, CdsHooksService, FeedbackLimited, FeedbackTooEarly
 from ..hooks.validation import InvalidBody, parse_json
 from ..store.sql import StoreUnavailable
 from . import metrics
@@ -196,6 +196,10 @@ def feedback(service_id: str) -> Response:
     except FeedbackLimited as error:
         response = _outcome(429, str(error), code="throttled")
         response.headers["Retry-After"] = "60"
+        return response
+    except FeedbackTooEarly as error:
+        response = _outcome(503, str(error), code="transient")  # nothing was written
+        response.headers["Retry-After"] = "1"
         return response
     except StoreUnavailable as error:
         return _store_unavailable(error)  # nothing was written: the client retries

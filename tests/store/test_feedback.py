@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 
 import pytest
 
+from cards.card_ids import new_card_uuid
 from cds_service.store.feedback import SqliteStore
 
 from ..builders import issued_cards, record_issued
@@ -160,3 +162,28 @@ def test_feedback_past_the_issuers_limit_is_429(make_app):
     assert first.status_code == 200
     refused = client.post(FEEDBACK, json={"feedback": [item(card=cards[3])]})
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+
+
+def test_feedback_about_a_card_issued_moments_ago_and_not_yet_recorded_is_retried(
+    make_app, tmp_path
+):
+    """Another worker writes its cards' records within CDS_CARD_RECORD_SECONDS: feedback
+    that comes first is asked to retry (503, Retry-After), never refused and lost."""
+    client = make_app().test_client()
+    just_issued = new_card_uuid()  # as another worker's card, its record still to come
+    response = client.post(FEEDBACK, json={"feedback": [item(card=just_issued)]})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert SqliteStore(tmp_path / "feedback.sqlite3").all() == []
+    store = SqliteStore(tmp_path / "feedback.sqlite3")
+    store.record_cards("wm-igm-response", [(just_issued, "response", "PR")], "")  # written
+    response = client.post(FEEDBACK, json={"feedback": [item(card=just_issued)]})
+    assert response.status_code == 200 and response.get_json()["stored"] == 1
+
+
+def test_an_unrecorded_card_issued_long_ago_is_refused(make_app):
+    client = make_app().test_client()
+    old = new_card_uuid(now_ms=int((time.time() - 600) * 1000))
+    response = client.post(FEEDBACK, json={"feedback": [item(card=old)]})
+    assert response.status_code == 400
+    assert "not a card this service issued" in response.get_data(as_text=True)

@@ -53,9 +53,9 @@ def test_what_waits_is_written_within_the_interval_without_another_request(tmp_p
     cards.add("svc", [("t1", "wm-igm-response", "PR")], "https://ehr.example.org")
     assert issued(store) == set()
     assert _written(store, {"t1"})
-    unknown, _ = store.feedback_standing("svc", ["t1"], "https://ehr.example.org")
+    unknown, _, _ = store.feedback_standing("svc", ["t1"], "https://ehr.example.org")
     assert unknown == []
-    unknown, _ = store.feedback_standing("svc", ["t1"], "https://other-ehr.example.org")
+    unknown, _, _ = store.feedback_standing("svc", ["t1"], "https://other-ehr.example.org")
     assert unknown == ["t1"]  # issued to another EHR
 
 
