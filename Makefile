@@ -35,8 +35,10 @@ bench: install
 	  echo "make bench: wrk is not installed; install Debian's wrk (as root: make bench)"; exit 2; }
 	@command -v wrk >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-	$(BIN)/python bench/run.py
-	$(BIN)/python bench/cohort.py
+	@service=0; cohort=0; \
+	  $(BIN)/python bench/run.py || service=$$?; \
+	  $(BIN)/python bench/cohort.py || cohort=$$?; \
+	  [ $$service = 0 ] && [ $$cohort = 0 ]
 
 # Debian's chromium for the browser tests of the caveat pages (they skip without it).
 browser:
