@@ -21,7 +21,8 @@ def new_card_uuid(now_ms: int | None = None) -> str:
     value |= VERSION_7 << 76  # version
     value &= ~(0b11 << 62)
     value |= 0b10 << 62  # the RFC variant
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def issued_ms(card: str) -> int | None:

@@ -51,7 +51,7 @@ def reference_values(
     for series in Series:
         counting[series] = []
         for value in values.get(series, []):
-            if lowered_by_exchange(value, plasmaphereses, profile):
+            if plasmaphereses and lowered_by_exchange(value, plasmaphereses, profile):
                 if value.day >= recent:
                     after_exchange.append(value)
             elif not value.upper_bound:

@@ -78,6 +78,7 @@ def on_server(link: str, base: str) -> str:
 
 
 @lru_cache(maxsize=256)  # asked twice a request; bounded, since a Host header is the client's
+@lru_cache(maxsize=1024)  # asked on every call (twice); parsing an address is the cost
 def is_loopback_host(host: str) -> bool:
     """127.0.0.0/8, ::1 or localhost (a Host header's port, if any, is ignored)."""
     host = host.strip().lower()
