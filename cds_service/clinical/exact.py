@@ -11,9 +11,8 @@ _EXACT = Context(prec=200)
 
 def at_least(value: Decimal, factor: Fraction, reference: Decimal) -> bool:
     """value >= factor * reference, exactly."""
-    return _EXACT.multiply(value, factor.denominator) >= _EXACT.multiply(
-        reference, factor.numerator
-    )
+    numerator, denominator = factor.as_integer_ratio()
+    return _EXACT.multiply(value, denominator) >= _EXACT.multiply(reference, numerator)
 
 
 def times(value: Decimal, factor: int) -> Decimal:

@@ -100,7 +100,10 @@ class ProgressionRules:
             if nadir is None:
                 continue
             pair = (sequence[k - 1], sequence[k])
-            if all(self.rise(v, nadir, series) == Rise.RISE for v in pair):
+            if (
+                self.rise(pair[0], nadir, series) == Rise.RISE
+                and self.rise(pair[1], nadir, series) == Rise.RISE
+            ):
                 blocked = [b for v in pair for b in self.blocks(v, windows, peaks)]
                 if not blocked:
                     progress.confirmed_index, progress.nadir = k, nadir
