@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run test lint clean browser bench postgres fhir-server
+.PHONY: install run test lint clean browser bench bench-instructions postgres fhir-server
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ bench: install
 	  $(BIN)/python bench/run.py || service=$$?; \
 	  $(BIN)/python bench/cohort.py || cohort=$$?; \
 	  [ $$service = 0 ] && [ $$cohort = 0 ]
+
+# Instructions per typical request, step by step, under valgrind: steady from run to run and
+# machine to machine, where times are not (bench/instructions.py). About three minutes.
+bench-instructions: install
+	@command -v valgrind >/dev/null 2>&1 || [ "$$(id -u)" = 0 ] || { \
+	  echo "make bench-instructions: valgrind is not installed; install Debian's valgrind as root"; exit 2; }
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	$(BIN)/python bench/instructions.py
 
 # Debian's chromium for the browser tests of the caveat pages (they skip without it).
 browser:
