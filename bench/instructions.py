@@ -3,7 +3,7 @@
 Wall-clock and CPU time on a shared 2-core virtual machine move by half between machines
 and by a tenth between runs, so a change of a few per cent to the request path cannot be
 seen in them. The number of instructions a step executes can: under valgrind (callgrind) it
-is the same from run to run to within about 0.2 %, on any machine. It is not time (a cache
+is the same from run to run to within about one per cent, on any machine. It is not time (a cache
 miss costs more than an instruction), but a change that removes instructions from a step
 makes it faster, and one that adds them makes it slower.
 
