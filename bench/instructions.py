@@ -2,10 +2,10 @@
 
 Wall-clock and CPU time on a shared 2-core virtual machine move by half between machines
 and by a tenth between runs, so a change of a few per cent to the request path cannot be
-seen in them. The number of instructions a step executes can: under valgrind (callgrind) it
-is the same from run to run to within about one per cent, on any machine. It is not time (a cache
-miss costs more than an instruction), but a change that removes instructions from a step
-makes it faster, and one that adds them makes it slower.
+seen in them. The number of instructions a step executes can: under valgrind (callgrind)
+it is the same from run to run to within about one per cent, on any machine. It is not
+time (a cache miss costs more than an instruction), but a change that removes instructions
+from a step makes it faster, and one that adds them makes it slower.
 
 Each step runs in its own process, once `BASE` times and once `BASE + --iterations` times;
 the difference, divided by `--iterations`, is what one request costs in that step (start-up
@@ -172,6 +172,8 @@ def main() -> int:
     if args.child:
         _child(args.child[0], int(args.child[1]))
         return 0
+    if args.iterations < 1:
+        parser.error("--iterations must be at least 1")
     if shutil.which("valgrind") is None:
         print("bench: valgrind is not installed (make bench-instructions installs it)")
         return 2
