@@ -3,7 +3,8 @@
 Floor A: parse the request body as the service does and return one fixed card.
 Floor B: Floor A plus fhir.resources R4B validation of exactly the resources the
 assessment needs (the patient's WM laboratory Observations, medication records,
-procedures and Medications): the cost no correct implementation can avoid.
+procedures, conditions and Medications: the types and codes the service reads, as of
+clinical rules version 3): the cost no correct implementation can avoid.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from flask import Flask, Response, request
+
+from cds_service.clinical.valuesets import OBSERVATION_CODES
 
 CARD = {
     "cards": [
@@ -34,17 +39,18 @@ CARD = {
 MODELS = {
     "MedicationStatement": MedicationStatement,
     "MedicationRequest": MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
     "Procedure": Procedure,
+    "Condition": Condition,
     "Medication": Medication,
 }
-WM_LOINC = {"2472-9", "33358-3", "51435-6", "25700-6"}
 
 
 def _needed(resource: dict[str, Any]) -> type | None:
     kind = resource.get("resourceType")
     if kind == "Observation":
         codes = {c.get("code") for c in resource.get("code", {}).get("coding", [])}
-        return Observation if codes & WM_LOINC else None
+        return Observation if codes & OBSERVATION_CODES else None
     return MODELS.get(kind)
 
 
